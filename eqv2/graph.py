@@ -1,12 +1,44 @@
-"""Periodic radius graphs (placeholder: a simple, correct O(N^2 * images) search)."""
+"""Periodic radius graphs: every pair of atoms closer than a cutoff, for any cell.
+
+Conventions (shared with `eqv2.batch`):
+
+- ``edge_index[0]`` is the source j (the neighbour), ``edge_index[1]`` the target i (the centre);
+  the edge vector is ``positions[j] + shifts @ cell - positions[i]``.
+- An edge exists for every image with ``0 < distance <= cutoff`` (the cutoff is inclusive; zero-length
+  edges, such as an atom with itself at zero shift, are never made).
+- Edges are sorted by target, then source, then shift (lexicographic), so the graph is
+  deterministic.
+
+The pair search is `vesin`'s cell list (linear in atoms, exact for triclinic cells, cells smaller
+than the cutoff and mixed periodicity); this module adds the inclusive cutoff, the neighbour limit
+and the ordering.
+
+Neighbour limit (``max_neighbors = k``), applied per target atom to neighbours sorted by distance.
+Distances that differ by at most `SHELL_TOLERANCE` from the previous one in that order belong to
+the same *shell*:
+
+- ``"strict"``: exactly the k first, ordered by shell, then source index, then shift
+  (lexicographic); the reference's ``enforce_max_neighbors_strictly=True``.
+- ``"shell"`` (default for new models): the k closest plus every neighbour in the same shell as the
+  k-th, so an equidistant shell is never cut and a symmetric crystal keeps its symmetry.
+- ``"reference_loose"``: the reference's non-strict rule: keep every neighbour with
+  ``d^2 <= d_{k+1}^2 + 0.01 Å^2``, d_{k+1} the (k+1)-th smallest distance (so that neighbour is
+  always kept).
+
+An atom with at most k neighbours keeps them all in every mode.
+"""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
+import vesin
 from torch import Tensor
+
+NEIGHBOR_MODES = ("strict", "shell", "reference_loose")
+SHELL_TOLERANCE = 1e-4  # Å: neighbours this close in distance belong to the same shell
+REFERENCE_LOOSE_TOLERANCE = 0.01  # Å^2, added to the squared distance of the (k+1)-th neighbour
+_CUTOFF_MARGIN = 1e-6  # Å: the search runs this much past the cutoff, then filters d <= cutoff
 
 
 def radius_graph(
@@ -17,54 +49,166 @@ def radius_graph(
     max_neighbors: int | None = None,
     mode: str = "shell",
 ) -> tuple[Tensor, Tensor]:
-    """All pairs (j, i, shift) with 0 < |r_j + shift @ cell - r_i| <= cutoff.
+    """Radius graph of one structure.
 
-    Returns ``edge_index`` [2, E] (row 0 source j, row 1 target i) and ``shifts`` [E, 3] int64.
+    positions [N, 3] Å, cell [3, 3] (rows = lattice vectors; zero rows allowed along non-periodic
+    directions), pbc [3] bool; numpy arrays or torch tensors.
+    Returns ``edge_index`` [2, E] int64 (source j, target i) and ``shifts`` [E, 3] int64, on the
+    device of ``positions`` when it is a tensor.
     """
-    positions = np.asarray(positions, dtype=np.float64)
-    cell = np.asarray(cell, dtype=np.float64)
-    pbc = np.asarray(pbc, dtype=bool)
-    repeats = []
-    volume = abs(np.linalg.det(cell)) if pbc.any() else 0.0
-    for axis in range(3):
-        if not pbc[axis]:
-            repeats.append(0)
-            continue
-        other = [a for a in range(3) if a != axis]
-        area = np.linalg.norm(np.cross(cell[other[0]], cell[other[1]]))
-        repeats.append(int(np.ceil(cutoff * area / volume)))
-    sources, targets, shift_list = [], [], []
-    for shift in itertools.product(*[range(-r, r + 1) for r in repeats]):
-        offset = np.asarray(shift, dtype=np.float64) @ cell
-        diff = positions[None, :, :] + offset - positions[:, None, :]  # [i, j, 3]
-        dist = np.linalg.norm(diff, axis=-1)
-        i, j = np.nonzero((dist <= cutoff) & (dist > 1e-8))
-        sources.append(j)
-        targets.append(i)
-        shift_list.append(np.broadcast_to(np.asarray(shift), (len(i), 3)))
-    source = np.concatenate(sources)
-    target = np.concatenate(targets)
-    shifts = np.concatenate(shift_list).astype(np.int64)
+    positions_np = _to_numpy(positions, np.float64).reshape(-1, 3)
+    return radius_graph_batch(
+        positions,
+        _to_numpy(cell, np.float64).reshape(1, 3, 3),
+        _to_numpy(pbc, bool).reshape(1, 3),
+        np.array([len(positions_np)]),
+        cutoff,
+        max_neighbors=max_neighbors,
+        mode=mode,
+    )
+
+
+def radius_graph_batch(
+    positions,
+    cells,
+    pbc,
+    num_atoms,
+    cutoff: float,
+    max_neighbors: int | None = None,
+    mode: str = "shell",
+) -> tuple[Tensor, Tensor]:
+    """Radius graph of G structures stored one after another.
+
+    positions [N, 3] Å, cells [G, 3, 3], pbc [G, 3] bool, num_atoms [G]; numpy or torch.
+    Returns global ``edge_index`` [2, E] (atom indices into ``positions``) and ``shifts`` [E, 3]
+    int64, on the device of ``positions`` when it is a tensor.
+    """
+    if mode not in NEIGHBOR_MODES:
+        raise ValueError(f"unknown neighbour mode {mode!r}; expected one of {NEIGHBOR_MODES}")
+    if max_neighbors is not None and max_neighbors < 1:
+        raise ValueError(f"max_neighbors must be at least 1, got {max_neighbors}")
+    device = positions.device if isinstance(positions, Tensor) else torch.device("cpu")
+    positions_np = _to_numpy(positions, np.float64).reshape(-1, 3)
+    cells_np = _to_numpy(cells, np.float64).reshape(-1, 3, 3)
+    pbc_np = _to_numpy(pbc, bool).reshape(-1, 3)
+    num_atoms_np = _to_numpy(num_atoms, np.int64).reshape(-1)
+    if num_atoms_np.sum() != len(positions_np):
+        raise ValueError(f"num_atoms sums to {num_atoms_np.sum()} but there are {len(positions_np)} positions")
+
+    source, target, shifts, distances = _pairs_within_cutoff(positions_np, cells_np, pbc_np, num_atoms_np, cutoff)
     if max_neighbors is not None:
-        keep = _max_neighbor_mask(positions, cell, source, target, shifts, max_neighbors, mode)
+        keep = _neighbor_limit_mask(target, source, shifts, distances, max_neighbors, mode)
         source, target, shifts = source[keep], target[keep], shifts[keep]
-    order = np.lexsort((source, target))
+    order = _edge_order(target, source, shifts, len(positions_np))
     edge_index = torch.as_tensor(np.stack([source[order], target[order]]), dtype=torch.long)
-    return edge_index, torch.as_tensor(shifts[order], dtype=torch.long)
+    return edge_index.to(device), torch.as_tensor(shifts[order], dtype=torch.long).to(device)
 
 
-def _max_neighbor_mask(positions, cell, source, target, shifts, max_neighbors, mode) -> np.ndarray:
-    dist = np.linalg.norm(positions[source] + shifts @ cell - positions[target], axis=-1)
-    keep = np.zeros(len(source), dtype=bool)
-    for i in np.unique(target):
-        edges = np.nonzero(target == i)[0]
-        order = edges[np.lexsort((source[edges], dist[edges]))]
-        if len(order) <= max_neighbors:
-            keep[order] = True
-        elif mode == "strict":
-            keep[order[:max_neighbors]] = True
-        elif mode == "shell":
-            keep[edges[dist[edges] <= dist[order[max_neighbors - 1]] + 1e-6]] = True
-        else:
-            raise ValueError(f"unknown max_neighbors mode {mode!r}")
+def _to_numpy(value, dtype) -> np.ndarray:
+    """A numpy copy of a torch tensor, numpy array or nested list, as ``dtype``."""
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def _pairs_within_cutoff(
+    positions: np.ndarray, cells: np.ndarray, pbc: np.ndarray, num_atoms: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges with 0 < distance <= cutoff of every structure, unordered, in global atom indices.
+
+    Returns source [E], target [E], shifts [E, 3] int64 and distances [E] float64.
+    """
+    if cutoff <= 0:
+        raise ValueError(f"cutoff must be positive, got {cutoff}")
+    search = vesin.NeighborList(cutoff=cutoff + _CUTOFF_MARGIN, full_list=True)
+    blocks = []
+    first_atom = 0
+    for cell, periodic, count in zip(cells, pbc, num_atoms):
+        if count > 0:
+            source, target, shifts, distances = _structure_pairs(
+                search, positions[first_atom : first_atom + count], cell, periodic, cutoff
+            )
+            blocks.append((source + first_atom, target + first_atom, shifts, distances))
+        first_atom += count
+    if not blocks:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0)
+    source, target, shifts, distances = (np.concatenate(parts) for parts in zip(*blocks))
+    return source, target, shifts, distances
+
+
+def _structure_pairs(
+    search: vesin.NeighborList, positions: np.ndarray, cell: np.ndarray, periodic: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges with 0 < distance <= cutoff of one structure: source, target, shifts, distances."""
+    _check_periodic_cell(cell, periodic)
+    box = np.where(periodic[:, None], cell, 0.0)  # non-periodic rows play no part
+    i, j, shifts, distances = search.compute(positions, box, periodic.tolist(), quantities="ijSd")
+    keep = (distances > 0.0) & (distances <= cutoff)
+    return j[keep].astype(np.int64), i[keep].astype(np.int64), shifts[keep].astype(np.int64), distances[keep]
+
+
+def _edge_order(target: np.ndarray, source: np.ndarray, shifts: np.ndarray, num_atoms: int) -> np.ndarray:
+    """[E] permutation sorting edges by target, then source, then shift (lexicographic)."""
+    pair_key = target * num_atoms + source
+    offset_shifts = shifts - shifts.min(axis=0, initial=0)
+    radix = offset_shifts.max(axis=0, initial=0) + 1
+    shift_key = (offset_shifts[:, 0] * radix[1] + offset_shifts[:, 1]) * radix[2] + offset_shifts[:, 2]
+    return np.lexsort((shift_key, pair_key))
+
+
+def _check_periodic_cell(cell: np.ndarray, periodic: np.ndarray) -> None:
+    """Raise if the periodic lattice vectors are zero or linearly dependent."""
+    vectors = cell[periodic]  # [P, 3]
+    if len(vectors) == 0:
+        return
+    singular_values = np.linalg.svd(vectors, compute_uv=False)
+    if singular_values[-1] <= 1e-8 * max(singular_values[0], 1.0):
+        raise ValueError(f"the periodic cell vectors {vectors.tolist()} span zero volume (pbc={periodic.tolist()})")
+
+
+def _neighbor_limit_mask(
+    target: np.ndarray,
+    source: np.ndarray,
+    shifts: np.ndarray,
+    distances: np.ndarray,
+    max_neighbors: int,
+    mode: str,
+) -> np.ndarray:
+    """[E] bool: the edges kept under ``max_neighbors`` per target in ``mode`` (module docstring)."""
+    by_distance = np.lexsort((distances, target))
+    target_sorted, distances_sorted = target[by_distance], distances[by_distance]
+    first_of_target = _first_index_of_runs(target_sorted)  # [E] start of each edge's target block
+    count = np.bincount(target_sorted, minlength=target.max(initial=-1) + 1)[target_sorted]  # [E]
+    new_shell = np.ones(len(target_sorted), dtype=bool)
+    new_shell[1:] = (np.diff(distances_sorted) > SHELL_TOLERANCE) | (np.diff(target_sorted) != 0)
+    shell = np.cumsum(new_shell)  # [E] global shell id, increasing with target then distance
+    limited = count > max_neighbors
+
+    if mode == "strict":
+        tie_order = np.lexsort(
+            (shifts[by_distance, 2], shifts[by_distance, 1], shifts[by_distance, 0], source[by_distance], shell)
+        )
+        kept_sorted = np.empty(len(tie_order), dtype=bool)
+        kept_sorted[tie_order] = (np.arange(len(tie_order)) - first_of_target[tie_order]) < max_neighbors
+    elif mode == "shell":
+        last_shell = _value_at_rank(shell, first_of_target, count, max_neighbors - 1)
+        kept_sorted = shell <= last_shell
+    else:
+        squared = distances_sorted**2
+        threshold = _value_at_rank(squared, first_of_target, count, max_neighbors) + REFERENCE_LOOSE_TOLERANCE
+        kept_sorted = squared <= threshold
+    keep = np.empty(len(target), dtype=bool)
+    keep[by_distance] = kept_sorted | ~limited
     return keep
+
+
+def _first_index_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """[E] for each position in a sorted array, the index where its run of equal keys starts."""
+    starts = np.ones(len(sorted_keys), dtype=bool)
+    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return np.maximum.accumulate(np.where(starts, np.arange(len(sorted_keys)), 0))
+
+
+def _value_at_rank(values: np.ndarray, first_of_target: np.ndarray, count: np.ndarray, rank: int) -> np.ndarray:
+    """[E] ``values`` at the given rank within each edge's target block (clipped to the block)."""
+    return values[first_of_target + np.minimum(rank, count - 1)]
