@@ -1,0 +1,170 @@
+"""Read EquiformerV2 checkpoints saved by fairchem-core 1.x (old ``equiformer_v2`` format).
+
+A fairchem checkpoint is a dict ``{"state_dict", "config", "normalizers", ...}``:
+- ``config["model"] == "equiformer_v2"`` with kwargs in ``config["model_attributes"]``, or
+  ``config["model"]`` a dict ``{"name": "equiformer_v2", **kwargs}``;
+- state-dict keys carry any number of ``module.`` prefixes; fairchem's module names are renamed to
+  eqv2's here (`rename_key`); its precomputed buffers (grids, index tables, Gaussian centres) are
+  checked against eqv2's own and then dropped;
+- ``normalizers`` hold ``target``/``energy`` and ``grad_target``/``forces`` with mean and std/rmsd.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from eqv2.model import EquiformerV2
+from eqv2.potential import Normalizer, Potential, TargetStatistics
+
+SUPPORTED_MODEL_NAMES = ("equiformer_v2", "equiformerv2")
+
+# fairchem module name -> eqv2 module name, applied to each component of a dotted key
+_RENAMES = {
+    "sphere_embedding": "atom_embedding",
+    "norm_1": "attention_norm",
+    "norm_2": "ffn_norm",
+    "ga": "attention",
+    "energy_block": "energy_head",
+    "force_block": "force_head",
+    "so2_conv_1": "conv_in",
+    "so2_conv_2": "conv_out",
+    "fc_m0": "linear_m0",
+    "so2_m_conv": "linear_m",
+    "norm_l0": "scalar_norm",
+    "so3_linear_1": "linear_in",
+    "so3_linear_2": "linear_out",
+    "gating_linear": "gating",
+}
+
+# Buffers fairchem stores that eqv2 recomputes.
+_DERIVED_BUFFER_PARTS = frozenset(
+    {"SO3_rotation", "mappingReduced", "SO3_grid", "expand_index", "balance_degree_weight", "distance_expansion"}
+)
+
+
+def strip_module_prefix(key: str) -> str:
+    while key.startswith("module."):
+        key = key[len("module.") :]
+    return key
+
+
+def rename_key(key: str) -> str:
+    """A fairchem ``equiformer_v2`` state-dict key (without ``module.``) -> the eqv2 key."""
+    parts = key.split(".")
+    if parts[0] in ("source_embedding", "target_embedding"):
+        return "shared_atom_edge_embedding." + key
+    renamed: list[str] = []
+    for i, part in enumerate(parts):
+        parent = parts[i - 1] if i else ""
+        if part == "fc" and parent.isdigit():
+            continue  # so2_m_conv.<m>.fc -> linear_m.<m>
+        if part == "rad_func":
+            renamed.append("radial_per_degree" if parent == "ga" else "radial")
+        elif part in ("source_embedding", "target_embedding"):
+            renamed += ["atom_edge_embedding", part]
+        elif part == "norm" and parent == "":
+            renamed.append("final_norm")
+        else:
+            renamed.append(_RENAMES.get(part, part))
+    return ".".join(renamed)
+
+
+def is_derived_buffer(key: str) -> bool:
+    return bool(_DERIVED_BUFFER_PARTS.intersection(key.split(".")))
+
+
+def model_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``equiformer_v2`` keyword arguments of a fairchem config (either layout)."""
+    model = config.get("model")
+    if isinstance(model, str):
+        name, kwargs = model, dict(config.get("model_attributes") or {})
+    elif isinstance(model, dict):
+        kwargs = dict(model)
+        name = kwargs.pop("name", None)
+    else:
+        raise ValueError("checkpoint config has no 'model' entry")
+    if str(name).lower() not in SUPPORTED_MODEL_NAMES:
+        raise ValueError(f"config.model names {name!r}; eqv2 reads 'equiformer_v2' checkpoints")
+    return kwargs
+
+
+def check_derived_buffers(state_dict: dict[str, Tensor], model: EquiformerV2) -> None:
+    """Compare fairchem's stored grids and Gaussian centres with eqv2's; they reveal config mismatches."""
+    config = model.config
+    checks = {
+        f"SO3_grid.{config.lmax}.{config.lmax}.to_grid_mat": model.energy_head.grid.to_grid_matrix,
+        "distance_expansion.offset": model.distance_basis.centres,
+    }
+    for key, ours in checks.items():
+        theirs = state_dict.get(key)
+        if theirs is None:
+            continue
+        if theirs.shape != ours.shape or not torch.allclose(theirs.double(), ours.double().cpu(), atol=1e-5):
+            raise ValueError(f"checkpoint buffer {key!r} does not match the model its config describes")
+
+
+def convert_state_dict(state_dict: dict[str, Tensor], model: EquiformerV2) -> dict[str, Tensor]:
+    """fairchem state dict -> eqv2 state dict for ``model`` (checks derived buffers, drops them)."""
+    stripped = {strip_module_prefix(key): value for key, value in state_dict.items()}
+    check_derived_buffers(stripped, model)
+    return {rename_key(key): value for key, value in stripped.items() if not is_derived_buffer(key)}
+
+
+def statistics_from_normalizers(normalizers: dict[str, Any] | None, element_references=None) -> TargetStatistics:
+    """fairchem ``normalizers`` (legacy ``target``/``grad_target``, ``std`` or ``rmsd``) -> statistics."""
+    normalizers = dict(normalizers or {})
+    legacy = {"target": "energy", "grad_target": "forces"}
+    statistics = TargetStatistics()
+    for key, values in normalizers.items():
+        target = legacy.get(key, key)
+        if target not in ("energy", "forces"):
+            continue
+        scale = values.get("rmsd", values.get("std"))
+        if scale is None or "mean" not in values:
+            raise ValueError(f"normalizers.{key}: needs 'mean' and 'std' or 'rmsd'")
+        setattr(statistics, target, Normalizer(mean=float(values["mean"]), std=float(scale)))
+    if element_references is not None:
+        statistics.element_references = [float(v) for v in torch.as_tensor(element_references).flatten()]
+    return statistics
+
+
+def load_fairchem_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Potential:
+    """Build a `Potential` from a loaded fairchem-core 1.x ``equiformer_v2`` checkpoint dict."""
+    config = checkpoint.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: not a fairchem checkpoint (no 'config' dict)")
+    if "state_dict" not in checkpoint:
+        raise ValueError(f"{source}: fairchem checkpoint without 'state_dict'")
+    kwargs = model_kwargs(config)
+    if kwargs.get("grid_resolution") is None:
+        kwargs["grid_rule"] = "reference"
+    model = EquiformerV2(**kwargs)
+    state_dict = convert_state_dict(checkpoint["state_dict"], model)
+    load_strict(model, state_dict, source)
+    model.eval()
+    references = (checkpoint.get("elementrefs") or {}).get("energy", {}).get("element_references")
+    statistics = statistics_from_normalizers(checkpoint.get("normalizers"), references)
+    metadata = {"source": source, "format": "fairchem", "step": checkpoint.get("step"), "epoch": checkpoint.get("epoch")}
+    return Potential(model, statistics, metadata)
+
+
+def load_strict(model: torch.nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
+    """Load every parameter or fail naming the missing, unexpected or mis-shaped keys."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state_dict) if expected[k].shape != state_dict[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    if wrong_shape:
+        shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}" for k in wrong_shape[:5]]
+        problems.append("wrong shape " + "; ".join(shapes))
+    if problems:
+        raise ValueError(f"{source}: checkpoint does not match its model config: " + ", ".join(problems))
+    model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,236 @@
+"""EquiformerV2 (Liao, Wood, Das, Smidt; arXiv 2306.12059).
+
+Data flow for a `Batch` with N atoms, E edges, G structures, K = (lmax+1)^2, C = sphere_channels:
+
+    edge vectors [E, 3] -> edge frames and Wigner matrices (`EdgeRotation`)
+    distances [E] -> Gaussian basis [E, 600] (+ element embeddings) = edge scalars
+    x [N, K, C] = element embedding at l = 0 + edge-degree embedding
+    num_layers x (x += attention(norm(x)); x += ffn(norm(x)))
+    x = norm(x)
+    energy [G] = sum over atoms of energy_head(x)[:, 0, 0] / avg_num_nodes
+    forces [N, 3] = force_head(x)[:, 1:4, 0]   (the degree-1 coefficients are Cartesian x, y, z)
+
+Outputs are in the units the network was trained in (normalized); `eqv2.Potential` turns them into
+eV, eV/Å and eV/Å^3.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import yaml
+from torch import Tensor, nn
+
+from eqv2.batch import Batch
+from eqv2.model_config import EquiformerV2Config
+from eqv2.nn.activations import S2Grid
+from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
+from eqv2.nn.attention import SO2GraphAttention
+from eqv2.nn.dropout import EquivariantDropout, GraphDropPath
+from eqv2.nn.embeddings import EdgeDegreeEmbedding, GaussianBasis
+from eqv2.nn.feed_forward import FeedForward
+from eqv2.nn.graph_ops import sum_over_targets
+from eqv2.nn.linear import RadialMLP, SO3Linear
+from eqv2.nn.norms import equivariant_norm
+from eqv2.so3.layout import CoefficientLayout
+from eqv2.so3.rotation import EdgeRotation
+
+NUM_DISTANCE_BASIS = 600  # fixed in EquiformerV2, whatever num_distance_basis says
+PRESET_DIRECTORY = Path(__file__).parent / "presets"
+
+
+def available_presets() -> list[str]:
+    """Names accepted by `EquiformerV2.from_preset`."""
+    return sorted(path.stem for path in PRESET_DIRECTORY.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """The model keyword arguments of preset ``name``."""
+    path = PRESET_DIRECTORY / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    return yaml.safe_load(path.read_text())
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm residual block: x + attention(norm(x)), then x + ffn(norm(x)). [N, K, C] -> [N, K, C]."""
+
+    def __init__(
+        self, config: EquiformerV2Config, layout: CoefficientLayout, attention_grid: S2Grid, ffn_grid: S2Grid
+    ) -> None:
+        super().__init__()
+        channels = config.sphere_channels
+        self.attention_norm = equivariant_norm(config.norm_type, config.lmax, channels)
+        self.attention = build_attention(config, layout, attention_grid, channels, config.alpha_drop)
+        self.ffn_norm = equivariant_norm(config.norm_type, config.lmax, channels)
+        self.ffn = build_feed_forward(config, ffn_grid, channels)
+        self.drop_path = GraphDropPath(config.drop_path_rate)
+        self.proj_drop = EquivariantDropout(config.proj_drop)
+
+    def forward(
+        self,
+        x: Tensor,
+        atomic_numbers: Tensor,
+        edge_scalars: Tensor,
+        edge_index: Tensor,
+        rotation: EdgeRotation,
+        graph_index: Tensor,
+    ) -> Tensor:
+        update = self.attention(self.attention_norm(x), atomic_numbers, edge_scalars, edge_index, rotation)
+        x = x + self.proj_drop(self.drop_path(update, graph_index))
+        update = self.ffn(self.ffn_norm(x))
+        return x + self.proj_drop(self.drop_path(update, graph_index))
+
+
+def edge_scalar_sizes(config: EquiformerV2Config) -> list[int]:
+    """Input and hidden sizes of the radial MLPs, before per-module element embeddings."""
+    sizes = [NUM_DISTANCE_BASIS, config.edge_channels, config.edge_channels]
+    if config.share_atom_edge_embedding and config.use_atom_edge_embedding:
+        sizes[0] += 2 * config.edge_channels
+    return sizes
+
+
+def build_attention(
+    config: EquiformerV2Config, layout: CoefficientLayout, grid: S2Grid, output_channels: int, alpha_drop: float
+) -> SO2GraphAttention:
+    return SO2GraphAttention(
+        sphere_channels=config.sphere_channels,
+        hidden_channels=config.attn_hidden_channels,
+        num_heads=config.num_heads,
+        alpha_channels=config.attn_alpha_channels,
+        value_channels=config.attn_value_channels,
+        output_channels=output_channels,
+        layout=layout,
+        grid=grid,
+        max_num_elements=config.max_num_elements,
+        edge_scalar_sizes=edge_scalar_sizes(config),
+        use_atom_edge_embedding=config.use_atom_edge_embedding and not config.share_atom_edge_embedding,
+        use_m_share_rad=config.use_m_share_rad,
+        use_attn_renorm=config.use_attn_renorm,
+        use_gate_act=config.use_gate_act,
+        use_sep_s2_act=config.use_sep_s2_act,
+        alpha_drop=alpha_drop,
+    )
+
+
+def build_feed_forward(config: EquiformerV2Config, grid: S2Grid, output_channels: int) -> FeedForward:
+    return FeedForward(
+        config.sphere_channels,
+        config.ffn_hidden_channels,
+        output_channels,
+        config.lmax,
+        grid,
+        use_gate_act=config.use_gate_act,
+        use_grid_mlp=config.use_grid_mlp,
+        use_sep_s2_act=config.use_sep_s2_act,
+    )
+
+
+class EquiformerV2(nn.Module):
+    """The EquiformerV2 network. Keyword arguments are those of fairchem's ``equiformer_v2`` model.
+
+    ``forward(batch)`` returns ``{"energy": [G], "node_energy": [N], "forces": [N, 3]}`` (forces only
+    with ``regress_forces``), in normalized training units.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        config = EquiformerV2Config.from_dict(kwargs)
+        self.config = config
+        self.layout = CoefficientLayout(config.lmax, config.mmax)
+        m_major = self.layout.reduced_to_m_major()
+        attention_grid = S2Grid(config.lmax, config.mmax, *config.grid_sizes(config.mmax), coefficient_order=m_major)
+        ffn_grid = S2Grid(config.lmax, config.lmax, *config.grid_sizes(config.lmax))
+
+        channels = config.sphere_channels
+        self.atom_embedding = nn.Embedding(config.max_num_elements, channels)
+        self.distance_basis = GaussianBasis(0.0, config.max_radius, NUM_DISTANCE_BASIS, 2.0)
+        self.shared_atom_edge_embedding = None
+        if config.share_atom_edge_embedding and config.use_atom_edge_embedding:
+            self.shared_atom_edge_embedding = AtomEdgeEmbedding(config.max_num_elements, config.edge_channels)
+        self.edge_degree_embedding = EdgeDegreeEmbedding(
+            channels,
+            self.layout,
+            config.max_num_elements,
+            edge_scalar_sizes(config),
+            use_atom_edge_embedding=config.use_atom_edge_embedding and not config.share_atom_edge_embedding,
+            rescale=config.degree_rescale,
+        )
+        self.blocks = nn.ModuleList(
+            TransformerBlock(config, self.layout, attention_grid, ffn_grid) for _ in range(config.num_layers)
+        )
+        self.final_norm = equivariant_norm(config.norm_type, config.lmax, channels)
+        self.energy_head = build_feed_forward(config, ffn_grid, 1)
+        self.force_head = build_attention(config, self.layout, attention_grid, 1, 0.0) if config.regress_forces else None
+        self.energy_lin_ref = None
+        if config.load_energy_lin_ref:
+            self.energy_lin_ref = nn.Parameter(torch.zeros(config.max_num_elements), requires_grad=False)
+        initialize_weights(self, config.weight_init)
+
+    @classmethod
+    def from_config(cls, config: EquiformerV2Config | dict) -> "EquiformerV2":
+        values = config.to_dict() if isinstance(config, EquiformerV2Config) else dict(config)
+        return cls(**values)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "EquiformerV2":
+        """One of the paper's models: "oc20-31M", "oc20-83M" or "oc20-153M" (see `available_presets`)."""
+        return cls(**{**load_preset(name), **overrides})
+
+    def check_atomic_numbers(self, atomic_numbers: Tensor) -> None:
+        if atomic_numbers.numel() and (atomic_numbers.min() < 1 or atomic_numbers.max() >= self.config.max_num_elements):
+            bad = atomic_numbers[(atomic_numbers < 1) | (atomic_numbers >= self.config.max_num_elements)]
+            raise ValueError(
+                f"atomic number {int(bad[0])} is outside this model's range 1..{self.config.max_num_elements - 1}"
+            )
+
+    def forward(self, batch: Batch) -> dict[str, Tensor]:
+        atomic_numbers, edge_index = batch.atomic_numbers, batch.edge_index
+        self.check_atomic_numbers(atomic_numbers)
+        vectors = batch.edge_vectors()  # [E, 3], from target i to source j
+        rotation = EdgeRotation(vectors, self.layout)
+        edge_scalars = self.distance_basis(vectors.norm(dim=-1))  # [E, 600]
+        if self.shared_atom_edge_embedding is not None:
+            edge_scalars = self.shared_atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
+
+        scalars = self.atom_embedding(atomic_numbers)[:, None]  # [N, 1, C]
+        x = torch.cat([scalars, scalars.new_zeros(scalars.shape[0], self.layout.num_full - 1, scalars.shape[2])], 1)
+        x = x + self.edge_degree_embedding(atomic_numbers, edge_scalars, edge_index, rotation)
+        for block in self.blocks:
+            x = block(x, atomic_numbers, edge_scalars, edge_index, rotation, batch.graph_index)
+        x = self.final_norm(x)  # [N, K, C]
+
+        node_energy = self.energy_head(x)[:, 0, 0]
+        energy = sum_over_targets(node_energy, batch.graph_index, batch.num_graphs) / self.config.energy_rescale
+        if self.config.use_energy_lin_ref:
+            energy = energy + sum_over_targets(self.energy_lin_ref[atomic_numbers], batch.graph_index, batch.num_graphs)
+        outputs = {"energy": energy, "node_energy": node_energy}
+        if self.force_head is not None:
+            outputs["forces"] = self.force_head(x, atomic_numbers, edge_scalars, edge_index, rotation)[:, 1:4, 0]
+        return outputs
+
+
+def initialize_weights(model: nn.Module, weight_init: str) -> None:
+    """EquiformerV2's initialization for training from scratch.
+
+    Linear and SO3 linear layers: zero bias; weights ~ N(0, 1/fan_in) for "normal" (kept for "uniform").
+    Layer norms: weight 1, bias 0. Radial MLP linears: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), zero bias.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, SO3Linear)):
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+            if weight_init == "normal":
+                nn.init.normal_(module.weight, std=1.0 / math.sqrt(module.weight.shape[-1]))
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    for module in model.modules():
+        if isinstance(module, RadialMLP):
+            for layer in module.net:
+                if isinstance(layer, nn.Linear):
+                    bound = 1.0 / math.sqrt(layer.in_features)
+                    nn.init.uniform_(layer.weight, -bound, bound)
+                    nn.init.zeros_(layer.bias)

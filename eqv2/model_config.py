@@ -1,0 +1,181 @@
+"""The model's configuration: every switch of EquiformerV2 as a typed field.
+
+Field names and defaults are those of the reference ``equiformer_v2`` model (fairchem-core 1.x), so
+a fairchem ``model_attributes`` dict builds the same network. Fields eqv2 adds are marked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Reference defaults for the energy reduction and the edge-degree rescale (OC20 S2EF statistics).
+AVG_NUM_NODES = 77.81317
+AVG_DEGREE = 23.395238876342773
+
+# Keywords the reference accepts but never uses; accepted here and ignored for the same reason.
+IGNORED_KEYWORDS = frozenset(
+    {
+        "num_atoms",
+        "bond_feat_dim",
+        "num_targets",
+        "use_pbc",
+        "use_pbc_single",
+        "otf_graph",
+        "num_sphere_samples",
+        "num_distance_basis",
+        "attn_activation",
+        "ffn_activation",
+        "name",
+    }
+)
+
+NEIGHBOR_MODES = ("strict", "shell", "reference_loose")
+GRID_RULES = ("fine", "reference")
+
+
+@dataclass
+class EquiformerV2Config:
+    """Hyper-parameters of `eqv2.EquiformerV2` (single resolution: one lmax, one mmax)."""
+
+    regress_forces: bool = True  # build the direct force head
+    max_neighbors: int = 500
+    max_radius: float = 5.0  # cutoff, Å
+    max_num_elements: int = 90  # atomic numbers 0..max_num_elements-1
+    num_layers: int = 12
+    sphere_channels: int = 128
+    attn_hidden_channels: int = 128
+    num_heads: int = 8
+    attn_alpha_channels: int = 32
+    attn_value_channels: int = 16
+    ffn_hidden_channels: int = 512
+    norm_type: str = "rms_norm_sh"
+    lmax_list: list[int] = field(default_factory=lambda: [6])
+    mmax_list: list[int] = field(default_factory=lambda: [2])
+    grid_resolution: int | None = None
+    edge_channels: int = 128
+    use_atom_edge_embedding: bool = True
+    share_atom_edge_embedding: bool = False
+    use_m_share_rad: bool = False
+    distance_function: str = "gaussian"
+    use_s2_act_attn: bool = False
+    use_attn_renorm: bool = True
+    use_gate_act: bool = False
+    use_grid_mlp: bool = False
+    use_sep_s2_act: bool = True
+    alpha_drop: float = 0.1
+    drop_path_rate: float = 0.05
+    proj_drop: float = 0.0
+    weight_init: str = "normal"
+    enforce_max_neighbors_strictly: bool = True
+    avg_num_nodes: float | None = None
+    avg_degree: float | None = None
+    use_energy_lin_ref: bool = False
+    load_energy_lin_ref: bool = False
+    # eqv2: how ties at max_neighbors are resolved; None follows enforce_max_neighbors_strictly
+    # ("strict" when true, "shell" otherwise). See `eqv2.graph.radius_graph`.
+    max_neighbors_mode: str | None = None
+    # eqv2: S2 grid size when grid_resolution is None. "fine": res_beta = res_alpha =
+    # max(18, 2 (lmax + 2)), the paper's 18 up to lmax 7; "reference": fairchem's coarse rule
+    # (2 (lmax+1) x (2 mmax + 1)), kept only to reproduce checkpoints trained with it.
+    grid_rule: str = "fine"
+
+    @property
+    def lmax(self) -> int:
+        return self.lmax_list[0]
+
+    @property
+    def mmax(self) -> int:
+        return self.mmax_list[0]
+
+    @property
+    def neighbor_mode(self) -> str:
+        if self.max_neighbors_mode is not None:
+            return self.max_neighbors_mode
+        return "strict" if self.enforce_max_neighbors_strictly else "shell"
+
+    @property
+    def energy_rescale(self) -> float:
+        return AVG_NUM_NODES if self.avg_num_nodes is None else self.avg_num_nodes
+
+    @property
+    def degree_rescale(self) -> float:
+        return AVG_DEGREE if self.avg_degree is None else self.avg_degree
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EquiformerV2Config":
+        """Build from keyword arguments; unknown keys and wrong types raise, naming the key."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key in IGNORED_KEYWORDS:
+                continue
+            if key not in known:
+                raise ValueError(f"unknown EquiformerV2 option {key!r}")
+            kwargs[key] = value
+        config = cls(**kwargs)
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first invalid field."""
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        if len(self.lmax_list) != 1 or len(self.mmax_list) != 1:
+            raise ValueError("lmax_list/mmax_list: eqv2 supports a single resolution (one lmax, one mmax)")
+        if not 0 <= self.mmax <= self.lmax:
+            raise ValueError(f"mmax_list: need 0 <= mmax <= lmax, got lmax={self.lmax}, mmax={self.mmax}")
+        if self.lmax < 1:
+            raise ValueError("lmax_list: lmax must be at least 1 (forces are read from degree 1)")
+        if self.norm_type not in ("layer_norm", "layer_norm_sh", "rms_norm_sh"):
+            raise ValueError(f"norm_type: unknown norm {self.norm_type!r}")
+        if self.distance_function != "gaussian":
+            raise ValueError(f"distance_function: only 'gaussian' is supported, got {self.distance_function!r}")
+        if self.use_s2_act_attn:
+            raise ValueError("use_s2_act_attn: True is not supported (the reference forbids it too)")
+        if self.weight_init not in ("normal", "uniform"):
+            raise ValueError(f"weight_init: must be 'normal' or 'uniform', got {self.weight_init!r}")
+        if self.use_energy_lin_ref and not self.load_energy_lin_ref:
+            raise ValueError("use_energy_lin_ref: requires load_energy_lin_ref=True")
+        if self.max_neighbors_mode is not None and self.max_neighbors_mode not in NEIGHBOR_MODES:
+            raise ValueError(f"max_neighbors_mode: must be one of {NEIGHBOR_MODES}")
+        if self.grid_rule not in GRID_RULES:
+            raise ValueError(f"grid_rule: must be one of {GRID_RULES}")
+        if self.grid_resolution is not None and (self.grid_resolution % 2 or self.grid_resolution < 2 * (self.lmax + 1)):
+            raise ValueError(f"grid_resolution: must be even and >= 2 (lmax + 1) = {2 * (self.lmax + 1)}")
+        for name in ("alpha_drop", "drop_path_rate", "proj_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name}: must be in [0, 1)")
+
+    def grid_sizes(self, mmax: int) -> tuple[int, int]:
+        """(res_beta, res_alpha) of the S2 grid for coefficients truncated at ``mmax``."""
+        from eqv2.so3.grids import reference_resolution
+
+        if self.grid_resolution is not None:
+            return self.grid_resolution, self.grid_resolution
+        if self.grid_rule == "reference":
+            return reference_resolution(self.lmax, mmax)
+        resolution = max(18, 2 * (self.lmax + 2))
+        return resolution, resolution
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    expected = {
+        "bool": (bool,),
+        "int": (int,),
+        "float": (int, float),
+        "str": (str,),
+        "list[int]": (list, tuple),
+        "int | None": (int, type(None)),
+        "float | None": (int, float, type(None)),
+        "str | None": (str, type(None)),
+    }[annotation]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, expected) or (is_bool and bool not in expected):
+        raise ValueError(f"{name}: expected {annotation}, got {value!r}")
+    if annotation == "list[int]" and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name}: expected a list of integers, got {value!r}")

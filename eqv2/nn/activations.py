@@ -1,0 +1,91 @@
+"""Non-linearities for spherical-harmonic features.
+
+- `GateActivation`: SiLU on degree 0; each degree l > 0 multiplied by sigmoid(gate_l) per channel.
+- `S2Activation`: project to an S2 grid, SiLU pointwise, project back (all degrees).
+- `SeparableS2Activation`: degree 0 from SiLU(separate scalars), degrees > 0 from the S2 activation.
+- `SmoothLeakyReLU`: f(x) = (1+a)/2 x + (1-a)/2 x (2 sigmoid(x) - 1), a = 0.2, for attention logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from eqv2.so3.grids import s2_grid_matrices
+
+
+class SmoothLeakyReLU(nn.Module):
+    def __init__(self, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.negative_slope
+        return (1 + a) / 2 * x + (1 - a) / 2 * x * (2 * torch.sigmoid(x) - 1)
+
+
+class S2Grid(nn.Module):
+    """Grid projections for one coefficient set: ``to_grid`` [B, A, R] and ``from_grid`` [B, A, R].
+
+    ``coefficient_order`` [R] permutes the reduced l-major columns (e.g. into m-major order).
+    """
+
+    def __init__(
+        self, lmax: int, mmax: int, res_beta: int, res_alpha: int, coefficient_order: Tensor | None = None
+    ) -> None:
+        super().__init__()
+        to_grid, from_grid = s2_grid_matrices(lmax, mmax, res_beta, res_alpha, dtype=torch.float64)
+        if coefficient_order is not None:
+            to_grid, from_grid = to_grid[..., coefficient_order], from_grid[..., coefficient_order]
+        self.register_buffer("to_grid_matrix", to_grid, persistent=False)
+        self.register_buffer("from_grid_matrix", from_grid, persistent=False)
+
+    def to_grid(self, x: Tensor) -> Tensor:
+        """[Z, R, C] coefficients -> [Z, B, A, C] grid values."""
+        return torch.einsum("bai,zic->zbac", self.to_grid_matrix.to(x.dtype), x)
+
+    def from_grid(self, grid: Tensor) -> Tensor:
+        """[Z, B, A, C] grid values -> [Z, R, C] coefficients."""
+        return torch.einsum("bai,zbac->zic", self.from_grid_matrix.to(grid.dtype), grid)
+
+
+class S2Activation(nn.Module):
+    """from_grid(SiLU(to_grid(x))): [Z, R, C] -> [Z, R, C]."""
+
+    def __init__(self, grid: S2Grid) -> None:
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.grid.from_grid(nn.functional.silu(self.grid.to_grid(x)))
+
+
+class SeparableS2Activation(nn.Module):
+    """Degree 0 <- SiLU(scalars [Z, C]); degrees > 0 <- S2 activation of x [Z, R, C].
+
+    Coefficient 0 of x must be degree 0 (true for l-major and m-major layouts).
+    """
+
+    def __init__(self, grid: S2Grid) -> None:
+        super().__init__()
+        self.s2_activation = S2Activation(grid)
+
+    def forward(self, scalars: Tensor, x: Tensor) -> Tensor:
+        return torch.cat([nn.functional.silu(scalars)[:, None], self.s2_activation(x)[:, 1:]], dim=1)
+
+
+class GateActivation(nn.Module):
+    """Degree 0 <- SiLU(x_0); coefficient i of degree l > 0 <- x_i * sigmoid(gates[:, l-1]).
+
+    ``degrees`` [R] is the degree of each coefficient of x (any layout with degree 0 first).
+    Shapes: gates [Z, lmax * C], x [Z, R, C] -> [Z, R, C].
+    """
+
+    def __init__(self, degrees: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("gate_of", degrees[1:] - 1, persistent=False)
+        self.lmax = int(degrees.max())
+
+    def forward(self, gates: Tensor, x: Tensor) -> Tensor:
+        gates = torch.sigmoid(gates).reshape(x.shape[0], self.lmax, x.shape[2])[:, self.gate_of]
+        return torch.cat([nn.functional.silu(x[:, :1]), x[:, 1:] * gates], dim=1)

@@ -1,0 +1,128 @@
+"""SO(2) equivariant graph attention (EquiformerV2, section 3).
+
+For each edge j -> i: message [x_j | x_i] rotated into the edge frame, SO(2) convolution conditioned
+on the edge scalars, activation, second SO(2) convolution; attention weights from the invariant m = 0
+outputs (optionally layer-normed: "attention re-normalization"), softmax over the edges into i;
+weighted messages rotated back and summed at i, then an SO(3) linear projection.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
+from eqv2.nn.activations import GateActivation, S2Grid, SeparableS2Activation, S2Activation, SmoothLeakyReLU
+from eqv2.nn.graph_ops import softmax_over_targets, sum_over_targets
+from eqv2.nn.linear import RadialMLP, SO3Linear
+from eqv2.nn.so2_convolution import SO2Convolution
+from eqv2.so3.layout import CoefficientLayout
+from eqv2.so3.rotation import EdgeRotation
+
+
+class SO2GraphAttention(nn.Module):
+    """[N, K, C] -> [N, K, output_channels]."""
+
+    def __init__(
+        self,
+        sphere_channels: int,
+        hidden_channels: int,
+        num_heads: int,
+        alpha_channels: int,
+        value_channels: int,
+        output_channels: int,
+        layout: CoefficientLayout,
+        grid: S2Grid,
+        max_num_elements: int,
+        edge_scalar_sizes: list[int],
+        use_atom_edge_embedding: bool = True,
+        use_m_share_rad: bool = False,
+        use_attn_renorm: bool = True,
+        use_gate_act: bool = False,
+        use_sep_s2_act: bool = True,
+        alpha_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.alpha_channels = alpha_channels
+        self.value_channels = value_channels
+        self.lmax = layout.lmax
+        self.use_m_share_rad = use_m_share_rad
+        self.use_gate_act = use_gate_act
+        self.use_sep_s2_act = use_sep_s2_act
+
+        self.atom_edge_embedding = None
+        if use_atom_edge_embedding:
+            self.atom_edge_embedding = AtomEdgeEmbedding(max_num_elements, edge_scalar_sizes[-1])
+            edge_scalar_sizes = [edge_scalar_sizes[0] + 2 * edge_scalar_sizes[-1]] + edge_scalar_sizes[1:]
+
+        message_channels = 2 * sphere_channels
+        self.radial_per_degree = None
+        if use_m_share_rad:
+            self.radial_per_degree = RadialMLP(edge_scalar_sizes + [(self.lmax + 1) * message_channels])
+            self.register_buffer("degree_of", layout.full_degrees(), persistent=False)
+
+        alpha_total = num_heads * alpha_channels
+        if use_gate_act:
+            extra = alpha_total + self.lmax * hidden_channels
+            self.activation = GateActivation(layout.reduced_degrees()[layout.reduced_to_m_major()])
+        elif use_sep_s2_act:
+            extra = alpha_total + hidden_channels
+            self.activation = SeparableS2Activation(grid)
+        else:
+            extra = alpha_total
+            self.activation = S2Activation(grid)
+        self.conv_in = SO2Convolution(
+            message_channels,
+            hidden_channels,
+            layout,
+            extra_channels=extra,
+            radial_sizes=None if use_m_share_rad else edge_scalar_sizes,
+        )
+        self.conv_out = SO2Convolution(hidden_channels, num_heads * value_channels, layout)
+
+        self.alpha_norm = nn.LayerNorm(alpha_channels, eps=1e-5) if use_attn_renorm else nn.Identity()
+        self.alpha_activation = SmoothLeakyReLU(0.2)
+        bound = 1.0 / math.sqrt(alpha_channels)
+        self.alpha_dot = nn.Parameter(torch.empty(num_heads, alpha_channels).uniform_(-bound, bound))
+        self.alpha_dropout = nn.Dropout(alpha_drop) if alpha_drop > 0.0 else nn.Identity()
+        self.proj = SO3Linear(num_heads * value_channels, output_channels, self.lmax)
+
+    def forward(
+        self,
+        x: Tensor,
+        atomic_numbers: Tensor,
+        edge_scalars: Tensor,
+        edge_index: Tensor,
+        rotation: EdgeRotation,
+    ) -> Tensor:
+        """x [N, K, C], atomic_numbers [N], edge_scalars [E, D], edge_index [2, E]."""
+        source, target = edge_index
+        if self.atom_edge_embedding is not None:
+            edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
+        num_edges = source.shape[0]
+        message = torch.cat([x[source], x[target]], dim=2)  # [E, K, 2C]
+        if self.radial_per_degree is not None:
+            weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, -1)
+            message = message * weights[:, self.degree_of]
+        message = rotation.rotate(message)  # [E, R, 2C] m-major
+        message, extra = self.conv_in(message, edge_scalars)
+
+        alpha_total = self.num_heads * self.alpha_channels
+        logits_in, gates = extra[:, :alpha_total], extra[:, alpha_total:]
+        if self.use_gate_act or self.use_sep_s2_act:
+            message = self.activation(gates, message)
+        else:
+            message = self.activation(message)
+        message, _ = self.conv_out(message)  # [E, R, heads * values]
+
+        logits = self.alpha_activation(self.alpha_norm(logits_in.reshape(num_edges, self.num_heads, -1)))
+        logits = torch.einsum("ehk,hk->eh", logits, self.alpha_dot)
+        alpha = self.alpha_dropout(softmax_over_targets(logits, target, x.shape[0]))  # [E, heads]
+
+        message = message.reshape(num_edges, message.shape[1], self.num_heads, self.value_channels)
+        message = (message * alpha[:, None, :, None]).reshape(num_edges, message.shape[1], -1)
+        message = rotation.rotate_back(message)  # [E, K, heads * values]
+        return self.proj(sum_over_targets(message, target, x.shape[0]))

@@ -1,0 +1,71 @@
+"""Distance basis and the edge-degree embedding."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
+from eqv2.nn.graph_ops import sum_over_targets
+from eqv2.nn.linear import RadialMLP
+from eqv2.so3.layout import CoefficientLayout
+from eqv2.so3.rotation import EdgeRotation
+
+
+class GaussianBasis(nn.Module):
+    """exp(-(d - mu_k)^2 / (2 sigma^2)) for ``num_basis`` centres mu_k evenly on [start, stop].
+
+    sigma = ``width_factor`` * spacing. EquiformerV2 uses 600 centres on [0, cutoff], width 2.0.
+    [E] -> [E, num_basis].
+    """
+
+    def __init__(self, start: float, stop: float, num_basis: int = 600, width_factor: float = 2.0) -> None:
+        super().__init__()
+        centres = torch.linspace(start, stop, num_basis, dtype=torch.float64)
+        spacing = (stop - start) / (num_basis - 1)
+        self.coefficient = -0.5 / (width_factor * spacing) ** 2
+        self.register_buffer("centres", centres, persistent=False)
+
+    def forward(self, distances: Tensor) -> Tensor:
+        return torch.exp(self.coefficient * (distances[:, None] - self.centres.to(distances.dtype)) ** 2)
+
+
+class EdgeDegreeEmbedding(nn.Module):
+    """Initial equivariant node features from the neighbourhood geometry.
+
+    For each edge, an MLP of the edge scalars gives m = 0 coefficients for degrees 0..lmax in the edge
+    frame; rotated back to the global frame they are an equivariant function of the edge direction.
+    Summed over the edges into each atom and divided by ``rescale`` (the average degree):
+    [E, D] -> [N, K, C].
+    """
+
+    def __init__(
+        self,
+        sphere_channels: int,
+        layout: CoefficientLayout,
+        max_num_elements: int,
+        edge_scalar_sizes: list[int],
+        use_atom_edge_embedding: bool,
+        rescale: float,
+    ) -> None:
+        super().__init__()
+        self.sphere_channels = sphere_channels
+        self.layout = layout
+        self.rescale = rescale
+        self.atom_edge_embedding = None
+        if use_atom_edge_embedding:
+            self.atom_edge_embedding = AtomEdgeEmbedding(max_num_elements, edge_scalar_sizes[-1])
+            edge_scalar_sizes = [edge_scalar_sizes[0] + 2 * edge_scalar_sizes[-1]] + edge_scalar_sizes[1:]
+        self.radial = RadialMLP(edge_scalar_sizes + [(layout.lmax + 1) * sphere_channels])
+
+    def forward(
+        self, atomic_numbers: Tensor, edge_scalars: Tensor, edge_index: Tensor, rotation: EdgeRotation
+    ) -> Tensor:
+        """atomic_numbers [N], edge_scalars [E, D], edge_index [2, E] -> [N, K, C]."""
+        if self.atom_edge_embedding is not None:
+            edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
+        num_edges, num_atoms = edge_scalars.shape[0], atomic_numbers.shape[0]
+        m0 = self.radial(edge_scalars).reshape(num_edges, self.layout.lmax + 1, self.sphere_channels)
+        padding = m0.new_zeros(num_edges, self.layout.num_reduced - (self.layout.lmax + 1), self.sphere_channels)
+        in_edge_frame = torch.cat([m0, padding], dim=1)  # m-major: the m = 0 rows come first
+        return sum_over_targets(rotation.rotate_back(in_edge_frame), edge_index[1], num_atoms) / self.rescale

@@ -1,0 +1,150 @@
+"""A ready-to-use potential: the network plus the statistics that turn its outputs into eV.
+
+    energy [G] (eV)      = std_E * network_energy + mean_E + sum_i element_reference[Z_i]
+    forces [N, 3] (eV/Å) = std_F * network_forces + mean_F         ("direct": the force head)
+                         = -dE/dr                                   ("conservative": autograd)
+    stress [G, 3, 3]     = (1/V) dE/d(strain)   (ASE sign convention, eV/Å^3; needs a cell with volume)
+
+Forces and stress by autograd share one function, `energy_and_derivatives`, used for training and
+inference alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from eqv2.batch import Batch, Structure, collate
+from eqv2.model import EquiformerV2
+
+FORCE_MODES = ("direct", "conservative")
+
+
+@dataclass
+class Normalizer:
+    """y_physical = y_network * std + mean."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+
+@dataclass
+class TargetStatistics:
+    """Normalizers and per-element reference energies that a network was trained with."""
+
+    energy: Normalizer = field(default_factory=Normalizer)
+    forces: Normalizer = field(default_factory=Normalizer)
+    element_references: list[float] | None = None  # eV per atom, indexed by atomic number
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TargetStatistics":
+        return cls(
+            energy=Normalizer(**values.get("energy", {})),
+            forces=Normalizer(**values.get("forces", {})),
+            element_references=values.get("element_references"),
+        )
+
+
+class Potential(nn.Module):
+    """EquiformerV2 with its target statistics; maps structures to energy, forces and stress."""
+
+    def __init__(
+        self,
+        model: EquiformerV2,
+        statistics: TargetStatistics | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.statistics = statistics or TargetStatistics()
+        self.metadata = dict(metadata or {})
+        references = self.statistics.element_references
+        self.register_buffer(
+            "element_references",
+            torch.tensor(references, dtype=torch.float64) if references is not None else None,
+            persistent=False,
+        )
+
+    @property
+    def cutoff(self) -> float:
+        return self.model.config.max_radius
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.atom_embedding.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.atom_embedding.weight.device
+
+    def collate(self, structures: list[Structure]) -> Batch:
+        """One batch with this model's radius graph, on the model's device and dtype."""
+        config = self.model.config
+        batch = collate(structures, config.max_radius, config.max_neighbors, config.neighbor_mode, self.dtype)
+        return batch.to(self.device)
+
+    def physical_energy(self, network_energy: Tensor, batch: Batch) -> Tensor:
+        """[G] network energies -> [G] eV."""
+        normalizer = self.statistics.energy
+        energy = network_energy * normalizer.std + normalizer.mean
+        if self.element_references is not None:
+            per_atom = self.element_references.to(energy.dtype)[batch.atomic_numbers]
+            energy = energy + torch.zeros_like(energy).index_add(0, batch.graph_index, per_atom)
+        return energy
+
+    def energy_and_derivatives(
+        self, batch: Batch, forces: bool = False, stress: bool = False, create_graph: bool = False
+    ) -> dict[str, Tensor]:
+        """Energy [G] in eV and, by autograd, forces -dE/dr [N, 3] and stress (1/V) dE/de [G, 3, 3].
+
+        Also returns the network's direct forces (eV/Å) under "direct_forces" when it has a force head.
+        """
+        positions = batch.positions.detach().requires_grad_(forces)
+        cell = batch.cell
+        strain = None
+        if stress:
+            strain = torch.zeros_like(batch.cell).requires_grad_(True)
+            symmetric = 0.5 * (strain + strain.transpose(1, 2))
+            positions_strained = positions + torch.einsum("ni,nij->nj", positions, symmetric[batch.graph_index])
+            cell = cell + torch.bmm(cell, symmetric)
+        else:
+            positions_strained = positions
+        outputs = self.model(dataclasses.replace(batch, positions=positions_strained, cell=cell))
+        energy = self.physical_energy(outputs["energy"], batch)
+        results = {"energy": energy}
+        if "forces" in outputs:
+            results["direct_forces"] = outputs["forces"] * self.statistics.forces.std + self.statistics.forces.mean
+        inputs = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
+        if inputs:
+            gradients = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph)
+            if forces:
+                results["forces"] = -gradients[0]
+            if stress:
+                volume = torch.linalg.det(batch.cell).abs()
+                results["stress"] = gradients[-1] / volume[:, None, None]
+        return results
+
+    def forward(self, batch: Batch, forces: str = "direct", stress: bool = False) -> dict[str, Tensor]:
+        """Energy [G], forces [N, 3] and (if ``stress``) stress [G, 3, 3] in eV, eV/Å, eV/Å^3."""
+        if forces not in FORCE_MODES:
+            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
+        if forces == "direct" and self.model.force_head is None:
+            raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
+        conservative = forces == "conservative"
+        if not conservative and not stress:
+            with torch.no_grad():
+                results = self.energy_and_derivatives(batch)
+        else:
+            with torch.enable_grad():
+                results = self.energy_and_derivatives(batch, forces=conservative, stress=stress)
+        if not conservative:
+            results["forces"] = results["direct_forces"]
+        results.pop("direct_forces", None)
+        return {key: value.detach() for key, value in results.items()}
