@@ -8,7 +8,9 @@ import importlib
 import sys
 
 # command name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("eqv2.data.cli", "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

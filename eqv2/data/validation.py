@@ -1,0 +1,88 @@
+"""Input checks for one `Structure`: each problem raises `DataError` naming the structure and the fault."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from eqv2.batch import Structure
+from eqv2.graph import radius_graph
+
+MIN_DISTANCE = 0.1  # Å: two atoms closer than this are a broken structure
+LABELS = ("energy", "forces", "stress")
+
+
+class DataError(ValueError):
+    """A structure that cannot be used; the message starts with its name, e.g. ``train.extxyz[12]``."""
+
+
+def validate_structure(
+    structure: Structure,
+    max_atomic_number: int = 100,
+    required_labels: Sequence[str] = (),
+) -> None:
+    """Raise `DataError` for the first problem found; isolated atoms with no neighbours are valid.
+
+    Checks, in order: at least one atom; finite positions; atomic numbers in 1..max_atomic_number;
+    periodic cell vectors spanning non-zero volume; no two atoms (or periodic images) closer than
+    `MIN_DISTANCE`; every label in ``required_labels`` present, finite and of the right shape.
+    """
+    name = structure.name or "structure"
+    for problem in (
+        _atoms_problem(structure, max_atomic_number),
+        _cell_problem(structure),
+        _distance_problem(structure),
+        _labels_problem(structure, required_labels),
+    ):
+        if problem:
+            raise DataError(f"{name}: {problem}")
+
+
+def _atoms_problem(structure: Structure, max_atomic_number: int) -> str | None:
+    if structure.num_atoms == 0:
+        return "empty structure (no atoms)"
+    bad_rows = np.nonzero(~np.isfinite(structure.positions).all(axis=1))[0]
+    if len(bad_rows):
+        return f"position of atom {bad_rows[0]} is not finite: {structure.positions[bad_rows[0]].tolist()}"
+    numbers = structure.atomic_numbers
+    outside = np.nonzero((numbers < 1) | (numbers > max_atomic_number))[0]
+    if len(outside):
+        return f"atomic number {numbers[outside[0]]} of atom {outside[0]} is outside 1..{max_atomic_number}"
+    return None
+
+
+def _cell_problem(structure: Structure) -> str | None:
+    periodic = np.asarray(structure.pbc, dtype=bool)
+    vectors = np.asarray(structure.cell, dtype=np.float64)[periodic]  # [P, 3]
+    if not np.isfinite(structure.cell).all():
+        return "cell is not finite"
+    if len(vectors) and np.linalg.matrix_rank(vectors, tol=1e-6) < len(vectors):
+        return f"cell has zero volume along its periodic directions (pbc={periodic.tolist()})"
+    return None
+
+
+def _distance_problem(structure: Structure) -> str | None:
+    edge_index, shifts = radius_graph(structure.positions, structure.cell, structure.pbc, MIN_DISTANCE)
+    if edge_index.shape[1] == 0:
+        return None
+    source, target = edge_index[:, 0].tolist()
+    vector = structure.positions[source] + shifts[0].numpy() @ structure.cell - structure.positions[target]
+    image = "" if source != target else f" (periodic image {shifts[0].tolist()})"
+    return f"atoms {target} and {source}{image} are {np.linalg.norm(vector):.3g} Å apart (< {MIN_DISTANCE} Å)"
+
+
+def _labels_problem(structure: Structure, required_labels: Sequence[str]) -> str | None:
+    expected_shapes = {"energy": (), "forces": (structure.num_atoms, 3), "stress": (3, 3)}
+    for label in required_labels:
+        if label not in expected_shapes:
+            raise ValueError(f"unknown label {label!r}; expected one of {LABELS}")
+        value = getattr(structure, label)
+        if value is None:
+            return f"missing {label} label"
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != expected_shapes[label]:
+            return f"{label} has shape {value.shape}, expected {expected_shapes[label]}"
+        if not np.isfinite(value).all():
+            return f"{label} is not finite"
+    return None
