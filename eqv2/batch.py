@@ -129,33 +129,29 @@ def collate(
 ) -> Batch:
     """Concatenate structures into one `Batch` and build its radius graph.
 
-    ``max_neighbors`` and ``neighbor_mode`` are passed to `eqv2.graph.radius_graph`.
+    ``max_neighbors`` and ``neighbor_mode`` are passed to `eqv2.graph.radius_graph_batch`, which
+    builds the graph of all structures in one call.
     """
-    from eqv2.graph import radius_graph
+    from eqv2.graph import radius_graph_batch
 
     if not structures:
         raise ValueError("collate needs at least one structure")
-    edge_indices, shifts = [], []
-    offset = 0
-    for structure in structures:
-        edges, edge_shifts = radius_graph(
-            structure.positions,
-            structure.cell,
-            structure.pbc,
-            cutoff,
-            max_neighbors=max_neighbors,
-            mode=neighbor_mode,
-        )
-        edge_indices.append(edges + offset)
-        shifts.append(edge_shifts)
-        offset += structure.num_atoms
+    num_atoms = torch.tensor([s.num_atoms for s in structures], dtype=torch.long)
+    edge_index, shifts = radius_graph_batch(
+        np.concatenate([s.positions for s in structures]),
+        np.stack([s.cell for s in structures]),
+        np.stack([s.pbc for s in structures]),
+        num_atoms,
+        cutoff,
+        max_neighbors=max_neighbors,
+        mode=neighbor_mode,
+    )
 
     def stack_optional(values, shape_fn):
         if any(v is None for v in values):
             return None
         return torch.as_tensor(np.stack([shape_fn(v) for v in values]), dtype=dtype)
 
-    num_atoms = torch.tensor([s.num_atoms for s in structures], dtype=torch.long)
     forces = None
     if all(s.forces is not None for s in structures):
         forces = torch.as_tensor(np.concatenate([s.forces for s in structures]), dtype=dtype)
@@ -172,8 +168,8 @@ def collate(
         tags=torch.as_tensor(
             np.concatenate([s.tags if s.tags is not None else np.zeros(s.num_atoms, np.int64) for s in structures])
         ),
-        edge_index=torch.cat(edge_indices, dim=1),
-        shifts=torch.cat(shifts, dim=0),
+        edge_index=edge_index,
+        shifts=shifts,
         energy=stack_optional([s.energy for s in structures], np.asarray),
         forces=forces,
         stress=stack_optional([s.stress for s in structures], np.asarray),

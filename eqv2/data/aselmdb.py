@@ -51,35 +51,29 @@ def _json_default(value):
 
 
 class AseLmdbDataset(AtomsDataset):
-    """An ``.aselmdb`` file opened read-only; the LMDB environment opens lazily in each process, so
-    the dataset can be handed to DataLoader workers."""
+    """An ``.aselmdb`` file read lazily; the file is opened read-only for each access, so the dataset
+    pickles to DataLoader workers and several datasets may read one file."""
 
     def __init__(self, path: str | Path, options: ReadOptions = ReadOptions()) -> None:
         super().__init__(path, options)
-        self._environment = None
-        with self._open().begin() as transaction:
-            next_id = transaction.get(b"nextid")
-            deleted = transaction.get(b"deleted_ids")
+        next_id, deleted = self._get(b"nextid"), self._get(b"deleted_ids")
         deleted_ids = set(_load(deleted)) if deleted is not None else set()
         self.ids = [i for i in range(1, _load(next_id) if next_id is not None else 1) if i not in deleted_ids]
 
-    def _open(self):
-        if self._environment is None:
-            if not self.path.is_file():
-                raise FileNotFoundError(f"{self.path} is not an .aselmdb file")
-            lmdb = _import_lmdb()
-            self._environment = lmdb.open(str(self.path), subdir=False, readonly=True, lock=False, readahead=False)
-        return self._environment
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_environment": None}
+    def _get(self, key: bytes) -> bytes | None:
+        """The stored value of ``key``, None when absent."""
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path} is not an .aselmdb file")
+        lmdb = _import_lmdb()
+        with lmdb.open(str(self.path), subdir=False, readonly=True, lock=False, readahead=False) as environment:
+            with environment.begin() as transaction:
+                return transaction.get(key)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def read_atoms(self, index: int) -> Atoms:
-        with self._open().begin() as transaction:
-            value = transaction.get(str(self.ids[index]).encode("ascii"))
+        value = self._get(str(self.ids[index]).encode("ascii"))
         if value is None:
             raise KeyError(f"{self.path}: row id {self.ids[index]} is missing")
         return AtomsRow(_load(value)).toatoms()

@@ -29,13 +29,14 @@ def validate_structure(
     `MIN_DISTANCE`; every label in ``required_labels`` present, finite and of the right shape.
     """
     name = structure.name or "structure"
-    for problem in (
-        _atoms_problem(structure, max_atomic_number),
-        _cell_problem(structure),
-        _distance_problem(structure),
-        _labels_problem(structure, required_labels),
-    ):
-        if problem:
+    checks = (
+        lambda: _atoms_problem(structure, max_atomic_number),
+        lambda: _cell_problem(structure),
+        lambda: _distance_problem(structure),
+        lambda: _labels_problem(structure, required_labels),
+    )
+    for check in checks:  # in order: later checks assume the earlier ones passed
+        if problem := check():
             raise DataError(f"{name}: {problem}")
 
 
@@ -64,12 +65,14 @@ def _cell_problem(structure: Structure) -> str | None:
 
 def _distance_problem(structure: Structure) -> str | None:
     edge_index, shifts = radius_graph(structure.positions, structure.cell, structure.pbc, MIN_DISTANCE)
-    if edge_index.shape[1] == 0:
+    vectors = structure.positions[edge_index[0]] + shifts.numpy() @ structure.cell - structure.positions[edge_index[1]]
+    distances = np.linalg.norm(vectors, axis=1)  # [E]
+    if not (distances < MIN_DISTANCE).any():
         return None
-    source, target = edge_index[:, 0].tolist()
-    vector = structure.positions[source] + shifts[0].numpy() @ structure.cell - structure.positions[target]
-    image = "" if source != target else f" (periodic image {shifts[0].tolist()})"
-    return f"atoms {target} and {source}{image} are {np.linalg.norm(vector):.3g} Å apart (< {MIN_DISTANCE} Å)"
+    closest = int(np.argmin(distances))
+    source, target = edge_index[:, closest].tolist()
+    image = "" if source != target else f" (periodic image {shifts[closest].tolist()})"
+    return f"atoms {target} and {source}{image} are {distances[closest]:.3g} Å apart (minimum {MIN_DISTANCE} Å)"
 
 
 def _labels_problem(structure: Structure, required_labels: Sequence[str]) -> str | None:
