@@ -1,0 +1,64 @@
+"""ASE calculator for eqv2 potentials."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator as AseCalculator
+from ase.calculators.calculator import PropertyNotImplementedError, all_changes
+
+from eqv2.batch import Structure
+from eqv2.checkpoint import load
+from eqv2.potential import FORCE_MODES, Potential
+
+
+class Calculator(AseCalculator):
+    """Energy, free energy, forces and (for cells with volume) stress from an eqv2 potential.
+
+    Args:
+        potential: a `Potential` or the path of a checkpoint `eqv2.load` accepts.
+        device, dtype: where and in which precision to run (default: CPU, the checkpoint's dtype).
+        forces: "direct" (the network's force head, as the paper) or "conservative" (-dE/dr).
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(
+        self,
+        potential: Potential | str | os.PathLike,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        forces: str = "direct",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if forces not in FORCE_MODES:
+            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
+        if not isinstance(potential, Potential):
+            potential = load(potential)
+        if device is not None or dtype is not None:
+            potential = potential.to(device=device, dtype=dtype)
+        self.potential = potential.eval()
+        self.force_mode = forces
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        structure = Structure.from_atoms(self.atoms, name=self.atoms.get_chemical_formula())
+        want_stress = "stress" in properties
+        if want_stress and (not self.atoms.pbc.any() or abs(self.atoms.cell.volume) < 1e-12):
+            raise PropertyNotImplementedError("stress needs a periodic cell with nonzero volume")
+        batch = self.potential.collate([structure])
+        results = self.potential(batch, forces=self.force_mode, stress=want_stress)
+        energy = float(results["energy"][0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": results["forces"].cpu().double().numpy(),
+        }
+        if want_stress:
+            stress = results["stress"][0].cpu().double().numpy()
+            self.results["stress"] = np.array(
+                [stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]]
+            )

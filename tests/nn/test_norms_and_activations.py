@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from eqv2.nn.activations import GateActivation, S2Grid, SeparableS2Activation
+from eqv2.nn.graph_ops import softmax_over_targets
+from eqv2.nn.norms import equivariant_norm
+from eqv2.so3.layout import CoefficientLayout
+from eqv2.so3.wigner import wigner_D
+from eqv2.testing import random_rotation
+
+LMAX = 4
+
+
+def rotate(x: torch.Tensor, seed: int) -> torch.Tensor:
+    d = wigner_D(LMAX, torch.as_tensor(random_rotation(seed)))
+    return torch.einsum("ij,njc->nic", d, x)
+
+
+@pytest.mark.parametrize("norm_type", ["layer_norm", "layer_norm_sh", "rms_norm_sh"])
+def test_norms_are_equivariant(norm_type):
+    norm = equivariant_norm(norm_type, LMAX, 6).double()
+    with torch.no_grad():
+        for parameter in norm.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    x = torch.randn(5, (LMAX + 1) ** 2, 6, dtype=torch.float64)
+    assert torch.allclose(norm(rotate(x, 1)), rotate(norm(x), 1), atol=1e-12)
+
+
+def test_gate_activation_is_equivariant():
+    gate = GateActivation(CoefficientLayout(LMAX, LMAX).full_degrees())
+    x = torch.randn(5, (LMAX + 1) ** 2, 3, dtype=torch.float64)
+    gates = torch.randn(5, LMAX * 3, dtype=torch.float64)
+    assert torch.allclose(gate(gates, rotate(x, 2)), rotate(gate(gates, x), 2), atol=1e-12)
+
+
+def test_separable_s2_activation_equivariance_improves_with_resolution():
+    x = torch.randn(5, (LMAX + 1) ** 2, 3, dtype=torch.float64)
+    scalars = torch.randn(5, 3, dtype=torch.float64)
+    errors = []
+    for resolution in (10, 20, 40):
+        activation = SeparableS2Activation(S2Grid(LMAX, LMAX, resolution, resolution))
+        difference = activation(scalars, rotate(x, 3)) - rotate(activation(scalars, x), 3)
+        errors.append(difference.abs().max().item())
+    assert errors[2] < errors[1] < errors[0]
+
+
+def test_softmax_over_targets_matches_dense_softmax():
+    logits = torch.randn(9, 2, dtype=torch.float64)
+    target = torch.tensor([0, 2, 2, 0, 1, 2, 0, 1, 2])
+    weights = softmax_over_targets(logits, target, 3)
+    for i in range(3):
+        mask = target == i
+        assert torch.allclose(weights[mask], torch.softmax(logits[mask], dim=0), atol=1e-14)

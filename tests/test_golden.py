@@ -1,0 +1,51 @@
+"""Reproduce fairchem-core 1.10.0's predictions on its own checkpoints (float32, CPU)."""
+
+import json
+
+import ase.io
+import pytest
+import torch
+
+import eqv2
+from eqv2.batch import Structure
+
+from conftest import FIXTURES, REFERENCE_CASES
+
+ENERGY_TOLERANCE = 2e-5  # eV
+FORCE_TOLERANCE = 5e-5  # eV/Å
+
+
+def cases():
+    for name in REFERENCE_CASES:
+        expected = json.loads((FIXTURES / "reference" / name / "expected.json").read_text())
+        for case in expected["cases"]:
+            yield name, expected["checkpoint"], case
+
+
+@pytest.fixture(scope="module")
+def potentials():
+    return {name: eqv2.load(FIXTURES / "reference" / name / f"eqv2_{name}_oc20.pt") for name in REFERENCE_CASES}
+
+
+@pytest.mark.parametrize("name, checkpoint, case", list(cases()), ids=lambda v: v if isinstance(v, str) else v["file"])
+def test_reproduces_reference(potentials, name, checkpoint, case):
+    potential = potentials[name]
+    atoms = ase.io.read(FIXTURES / "reference" / name / case["file"])
+    results = potential(potential.collate([Structure.from_atoms(atoms)]))
+    energy_error = abs(float(results["energy"][0]) - case["energy"])
+    force_error = (results["forces"] - torch.tensor(case["forces"])).abs().max().item()
+    assert energy_error <= max(ENERGY_TOLERANCE, 10 * case["ref_spread_energy"])
+    assert force_error <= max(FORCE_TOLERANCE, 10 * case["ref_spread_forces"])
+
+
+def test_calculator_matches_and_is_bitwise_deterministic(potentials):
+    name = "tiny_L4M2"
+    expected = json.loads((FIXTURES / "reference" / name / "expected.json").read_text())["cases"][1]
+    atoms = ase.io.read(FIXTURES / "reference" / name / expected["file"])
+    atoms.calc = eqv2.Calculator(potentials[name])
+    first_energy, first_forces = atoms.get_potential_energy(), atoms.get_forces().copy()
+    assert abs(first_energy - expected["energy"]) <= ENERGY_TOLERANCE
+    for _ in range(3):
+        atoms.calc.reset()
+        assert atoms.get_potential_energy() == first_energy
+        assert (atoms.get_forces() == first_forces).all()
