@@ -28,12 +28,11 @@ from ase.build import add_adsorbate, fcc100, fcc111, fcc211
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
-from ase.optimize import BFGS
+from ase.optimize import LBFGS
 
 METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
-FACETS = ("111", "100", "211")
+FACETS = ("fcc111", "fcc100", "fcc211")
 ADSORBATES: dict[str, list[tuple[str, tuple[float, float, float]]]] = {
     # name -> atoms (symbol, position in Å); the first atom binds to the surface
     "H": [("H", (0.0, 0.0, 0.0))],
@@ -89,8 +88,8 @@ def system_spec(rng: np.random.Generator, out_of_distribution: bool, held_out: s
 
 
 def build_system(spec: SystemSpec, rng: np.random.Generator) -> Atoms:
-    """The slab with the adsorbate placed at a random point 1.4-2.0 Å above the top layer."""
-    builders = {"111": (fcc111, (3, 3, 3)), "100": (fcc100, (3, 3, 3)), "211": (fcc211, (3, 2, 4))}
+    """The slab with the adsorbate placed at a random point 1.8-2.4 Å above the top layer."""
+    builders = {"fcc111": (fcc111, (3, 3, 3)), "fcc100": (fcc100, (3, 3, 3)), "fcc211": (fcc211, (3, 2, 4))}
     builder, size = builders[spec.facet]
     slab = builder(spec.metal, size=size, vacuum=7.0)
     heights = slab.positions[:, 2]
@@ -99,7 +98,7 @@ def build_system(spec: SystemSpec, rng: np.random.Generator) -> Atoms:
     symbols, positions = zip(*ADSORBATES[spec.adsorbate])
     adsorbate = Atoms(symbols, positions=positions, tags=[2] * len(symbols))
     position = tuple(rng.random(2) @ slab.cell[:2, :2])
-    add_adsorbate(slab, adsorbate, height=rng.uniform(1.4, 2.0), position=position)
+    add_adsorbate(slab, adsorbate, height=rng.uniform(1.8, 2.4), position=position)
     slab.info.clear()  # drops ASE's adsorbate-site table, which extxyz cannot store
     slab.set_constraint(FixAtoms(mask=slab.get_tags() == 0))
     return slab
@@ -119,7 +118,7 @@ def system_frames(spec: SystemSpec, rng: np.random.Generator) -> list[Atoms]:
     atoms = build_system(spec, rng)
     atoms.calc = EMT()
     trajectory = [atoms.copy()]
-    optimizer = BFGS(atoms, logfile=None)
+    optimizer = LBFGS(atoms, logfile=None)
     for _ in optimizer.irun(fmax=0.05, steps=MAX_RELAXATION_STEPS):
         trajectory.append(atoms.copy())
     frames = [labelled(trajectory[k]) for k in (0, len(trajectory) // 2, len(trajectory) - 1)]
@@ -133,10 +132,12 @@ def system_frames(spec: SystemSpec, rng: np.random.Generator) -> list[Atoms]:
 
 
 def md_frames(atoms: Atoms, rng: np.random.Generator) -> list[Atoms]:
-    """`MD_FRAMES` labelled snapshots of velocity-Verlet MD started at 300-1200 K."""
+    """`MD_FRAMES` labelled snapshots of velocity-Verlet MD, free atoms started at 300-1200 K."""
     atoms = atoms.copy()
     atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=rng.uniform(300.0, 1200.0), rng=rng)
+    thermal_energy = units.kB * rng.uniform(300.0, 1200.0)
+    free = atoms.get_tags()[:, None] > 0  # [N, 1]
+    atoms.set_momenta(rng.normal(size=(len(atoms), 3)) * np.sqrt(atoms.get_masses()[:, None] * thermal_energy) * free)
     dynamics = VelocityVerlet(atoms, timestep=1.0 * units.fs, logfile=None)
     frames = []
     for _ in range(MD_FRAMES):
@@ -185,13 +186,14 @@ def generate(out: str | Path, n: int = 1000, seed: int = 0, overwrite: bool = Fa
     out = Path(out)
     paths = {split: out / f"{split}.extxyz" for split in SPLITS}
     manifest_path = out / "manifest.json"
-    manifest = {"generator": "eqv2 data emt", "version": MANIFEST_VERSION, "n": n, "seed": seed, "sizes": split_sizes(n)}
+    manifest = {"generator": "eqv2 data emt", "version": MANIFEST_VERSION, "n": n, "seed": seed}
+    manifest["sizes"] = split_sizes(n)
     if manifest_path.exists():
         if json.loads(manifest_path.read_text()) == manifest and all(path.exists() for path in paths.values()):
             print(f"reusing the EMT dataset in {out}", file=sys.stderr)
             return paths
         if not overwrite:
-            raise FileExistsError(f"{out} holds a different dataset ({manifest_path}); choose another --out or --overwrite")
+            raise FileExistsError(f"{out} holds another dataset ({manifest_path}); use a new --out or --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     held_out = held_out_pairs(seed)
     progress = Progress(n, f"EMT dataset -> {out}")

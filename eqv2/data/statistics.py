@@ -60,7 +60,9 @@ def compute_statistics(structures: Iterable[Structure], max_atomic_number: int =
         raise ValueError("target statistics need at least one structure")
     counts = np.stack(compositions).astype(np.float64)  # [S, Z]
     energies = np.asarray(energies, dtype=np.float64)  # [S]
-    references = np.linalg.lstsq(counts, energies, rcond=None)[0]  # [Z]
+    present = counts.any(axis=0)  # [Z]
+    references = np.zeros(counts.shape[1])  # [Z]
+    references[present] = np.linalg.lstsq(counts[:, present], energies, rcond=None)[0]
     residual_per_atom = (energies - counts @ references) / counts.sum(axis=1)
     return TargetStatistics(
         num_structures=len(energies),

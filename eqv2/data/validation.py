@@ -10,6 +10,7 @@ from eqv2.batch import Structure
 from eqv2.graph import radius_graph
 
 MIN_DISTANCE = 0.1  # Å: two atoms closer than this are a broken structure
+_SEARCH_RADIUS = 1.0  # Å: the pair search radius; a cell list's bin count grows as (box / radius)^3
 LABELS = ("energy", "forces", "stress")
 
 
@@ -64,7 +65,7 @@ def _cell_problem(structure: Structure) -> str | None:
 
 
 def _distance_problem(structure: Structure) -> str | None:
-    edge_index, shifts = radius_graph(structure.positions, structure.cell, structure.pbc, MIN_DISTANCE)
+    edge_index, shifts = radius_graph(structure.positions, structure.cell, structure.pbc, _SEARCH_RADIUS)
     vectors = structure.positions[edge_index[0]] + shifts.numpy() @ structure.cell - structure.positions[edge_index[1]]
     distances = np.linalg.norm(vectors, axis=1)  # [E]
     if not (distances < MIN_DISTANCE).any():

@@ -1,0 +1,22 @@
+"""`collate` builds one batched graph equal to the graphs of its structures."""
+
+import numpy as np
+import torch
+from ase.build import bulk, molecule
+
+from eqv2.batch import Structure, collate
+from eqv2.graph import radius_graph
+
+
+def test_collate_graph_equals_single_graphs():
+    structures = [Structure.from_atoms(atoms) for atoms in (bulk("Cu", "fcc", a=3.6) * (2, 1, 1), molecule("CH4"))]
+    batch = collate(structures, cutoff=4.0, max_neighbors=8, neighbor_mode="shell", dtype=torch.float64)
+    offset, expected = 0, []
+    for s in structures:
+        edge_index, _ = radius_graph(s.positions, s.cell, s.pbc, 4.0, max_neighbors=8, mode="shell")
+        expected.append(edge_index + offset)
+        offset += s.num_atoms
+    assert torch.equal(batch.edge_index, torch.cat(expected, dim=1))
+    lengths = batch.edge_vectors().norm(dim=1)
+    assert (lengths > 0).all() and (lengths <= 4.0).all()
+    np.testing.assert_array_equal(batch.num_atoms, [2, 5])
