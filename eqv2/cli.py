@@ -9,6 +9,7 @@ import sys
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "predict": ("eqv2.commands.predict", "energies, forces and stress for every structure in a file"),
     "data": ("eqv2.data.cli", "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"),
 }
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
+from eqv2.data.validation import validate_structure
 from eqv2.model import EquiformerV2
 
 FORCE_MODES = ("direct", "conservative")
@@ -85,8 +86,14 @@ class Potential(nn.Module):
         return self.model.atom_embedding.weight.device
 
     def collate(self, structures: list[Structure]) -> Batch:
-        """One batch with this model's radius graph, on the model's device and dtype."""
+        """One batch with this model's radius graph, on the model's device and dtype.
+
+        Each structure is validated first (`eqv2.data.validation.validate_structure`): bad input
+        raises `DataError` naming the structure instead of giving a silent wrong answer.
+        """
         config = self.model.config
+        for structure in structures:
+            validate_structure(structure, max_atomic_number=config.max_num_elements - 1)
         batch = collate(structures, config.max_radius, config.max_neighbors, config.neighbor_mode, self.dtype)
         return batch.to(self.device)
 

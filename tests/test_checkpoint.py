@@ -115,7 +115,7 @@ def test_unknown_element_is_named():
     potential = tiny_potential(**GATE_MODEL)
     structure = copy.deepcopy(structures()[0])
     structure.atomic_numbers[2] = 95
-    with pytest.raises(ValueError, match="atomic number 95 is outside"):
+    with pytest.raises(ValueError, match="atomic number 95 of atom 2 is outside 1..89"):
         potential(potential.collate([structure]))
 
 

@@ -4,7 +4,7 @@ the built-in EMT dataset (`eqv2.data.emt`)."""
 from eqv2.data.aselmdb import AseLmdbDataset, write_aselmdb
 from eqv2.data.datasets import open_dataset, split_dataset
 from eqv2.data.readers import AseDbDataset, AseFileDataset, ExtxyzDataset, ReadOptions, structure_from_atoms
-from eqv2.data.statistics import TargetStatistics, compute_statistics
+from eqv2.data.statistics import DatasetStatistics, compute_statistics
 from eqv2.data.validation import DataError, validate_structure
 
 __all__ = [
@@ -14,7 +14,7 @@ __all__ = [
     "DataError",
     "ExtxyzDataset",
     "ReadOptions",
-    "TargetStatistics",
+    "DatasetStatistics",
     "compute_statistics",
     "open_dataset",
     "split_dataset",

@@ -31,6 +31,8 @@ from ase.constraints import FixAtoms
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import LBFGS
 
+from eqv2.progress import Progress
+
 METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
 FACETS = ("fcc111", "fcc100", "fcc211")
 ADSORBATES: dict[str, list[tuple[str, tuple[float, float, float]]]] = {
@@ -144,20 +146,6 @@ def md_frames(atoms: Atoms, rng: np.random.Generator) -> list[Atoms]:
         dynamics.run(MD_STEPS_BETWEEN_FRAMES)
         frames.append(labelled(atoms))
     return frames
-
-
-class Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, label: str, width: int = 30) -> None:
-        self.total, self.label, self.width, self.done = total, label, width, 0
-
-    def advance(self, count: int) -> None:
-        self.done = min(self.done + count, self.total)
-        filled = self.width * self.done // max(self.total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        end = "\n" if self.done == self.total else ""
-        print(f"\r{self.label} [{bar}] {self.done}/{self.total}", end=end, file=sys.stderr, flush=True)
 
 
 def split_frames(split: str, size: int, seed: int, held_out: set[tuple[str, str]], progress: Progress) -> list[Atoms]:

@@ -18,7 +18,7 @@ from eqv2.batch import Structure
 
 
 @dataclass(frozen=True)
-class TargetStatistics:
+class DatasetStatistics:
     """Statistics of energies (eV) and forces (eV/Å) over a training set."""
 
     num_structures: int
@@ -37,11 +37,11 @@ class TargetStatistics:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TargetStatistics":
+    def from_dict(cls, values: dict) -> "DatasetStatistics":
         return cls(**{**values, "reference_energies": tuple(values["reference_energies"])})
 
 
-def compute_statistics(structures: Iterable[Structure], max_atomic_number: int = 100) -> TargetStatistics:
+def compute_statistics(structures: Iterable[Structure], max_atomic_number: int = 100) -> DatasetStatistics:
     """Statistics of structures that carry an energy; forces enter the RMS where present.
 
     Streams: holds one composition row per structure, never the structures themselves.
@@ -64,7 +64,7 @@ def compute_statistics(structures: Iterable[Structure], max_atomic_number: int =
     references = np.zeros(counts.shape[1])  # [Z]
     references[present] = np.linalg.lstsq(counts[:, present], energies, rcond=None)[0]
     residual_per_atom = (energies - counts @ references) / counts.sum(axis=1)
-    return TargetStatistics(
+    return DatasetStatistics(
         num_structures=len(energies),
         energy_mean=float(energies.mean()),
         energy_std=float(energies.std()),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eqv2.batch import Structure
-from eqv2.data import TargetStatistics, compute_statistics
+from eqv2.data import DatasetStatistics, compute_statistics
 
 
 def structure(numbers, energy, forces=None):
@@ -35,7 +35,7 @@ def test_reference_energies_are_least_squares_per_element():
     assert statistics.energy_mean == pytest.approx(np.mean(energies))
     assert statistics.energy_std == pytest.approx(np.std(energies))
     assert statistics.reference_energy(np.array([1, 1, 8])) == pytest.approx(-13.9, abs=3e-2)
-    assert TargetStatistics.from_dict(statistics.to_dict()) == statistics
+    assert DatasetStatistics.from_dict(statistics.to_dict()) == statistics
 
 
 def test_force_rms_and_missing_energy():
