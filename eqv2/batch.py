@@ -41,7 +41,7 @@ class Structure:
         return len(self.atomic_numbers)
 
     @classmethod
-    def from_atoms(cls, atoms, name: str = "") -> "Structure":
+    def from_atoms(cls, atoms, name: str = "") -> Structure:
         """Build from an ``ase.Atoms``; labels come from its calculator when it has results."""
         from ase.constraints import FixAtoms
 
@@ -102,7 +102,7 @@ class Batch:
     def num_graphs(self) -> int:
         return int(self.num_atoms.shape[0])
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Batch":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Batch:
         """Move every tensor to ``device``; floating tensors also to ``dtype`` when given."""
         changes = {}
         for field in dataclasses.fields(self):

@@ -55,10 +55,14 @@ def potential_from_checkpoint(checkpoint: dict[str, Any], source: str = "") -> P
         return Potential(model, statistics, checkpoint.get("metadata"))
     if "config" in checkpoint and "state_dict" in checkpoint:
         return load_fairchem_checkpoint(checkpoint, source)
-    raise ValueError(f"{source}: neither an eqv2 nor a fairchem EquiformerV2 checkpoint (keys: {sorted(checkpoint)[:8]})")
+    raise ValueError(
+        f"{source}: neither an eqv2 nor a fairchem EquiformerV2 checkpoint (keys: {sorted(checkpoint)[:8]})"
+    )
 
 
-def load(path: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Potential:
+def load(
+    path: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+) -> Potential:
     """A ready potential (model, normalizers, element references, metadata) from a checkpoint file.
 
     Accepts eqv2 checkpoints and fairchem-core 1.x EquiformerV2 checkpoints. The model is in eval mode.

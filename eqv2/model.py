@@ -163,24 +163,28 @@ class EquiformerV2(nn.Module):
         )
         self.final_norm = equivariant_norm(config.norm_type, config.lmax, channels)
         self.energy_head = build_feed_forward(config, ffn_grid, 1)
-        self.force_head = build_attention(config, self.layout, attention_grid, 1, 0.0) if config.regress_forces else None
+        self.force_head = (
+            build_attention(config, self.layout, attention_grid, 1, 0.0) if config.regress_forces else None
+        )
         self.energy_lin_ref = None
         if config.load_energy_lin_ref:
             self.energy_lin_ref = nn.Parameter(torch.zeros(config.max_num_elements), requires_grad=False)
         initialize_weights(self, config.weight_init)
 
     @classmethod
-    def from_config(cls, config: EquiformerV2Config | dict) -> "EquiformerV2":
+    def from_config(cls, config: EquiformerV2Config | dict) -> EquiformerV2:
         values = config.to_dict() if isinstance(config, EquiformerV2Config) else dict(config)
         return cls(**values)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "EquiformerV2":
+    def from_preset(cls, name: str, **overrides) -> EquiformerV2:
         """One of the paper's models: "oc20-31M", "oc20-83M" or "oc20-153M" (see `available_presets`)."""
         return cls(**{**load_preset(name), **overrides})
 
     def check_atomic_numbers(self, atomic_numbers: Tensor) -> None:
-        if atomic_numbers.numel() and (atomic_numbers.min() < 1 or atomic_numbers.max() >= self.config.max_num_elements):
+        if atomic_numbers.numel() and (
+            atomic_numbers.min() < 1 or atomic_numbers.max() >= self.config.max_num_elements
+        ):
             bad = atomic_numbers[(atomic_numbers < 1) | (atomic_numbers >= self.config.max_num_elements)]
             raise ValueError(
                 f"atomic number {int(bad[0])} is outside this model's range 1..{self.config.max_num_elements - 1}"

@@ -104,7 +104,7 @@ class EquiformerV2Config:
         return AVG_DEGREE if self.avg_degree is None else self.avg_degree
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EquiformerV2Config":
+    def from_dict(cls, values: dict[str, Any]) -> EquiformerV2Config:
         """Build from keyword arguments; unknown keys and wrong types raise, naming the key."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
@@ -145,7 +145,9 @@ class EquiformerV2Config:
             raise ValueError(f"max_neighbors_mode: must be one of {NEIGHBOR_MODES}")
         if self.grid_rule not in GRID_RULES:
             raise ValueError(f"grid_rule: must be one of {GRID_RULES}")
-        if self.grid_resolution is not None and (self.grid_resolution % 2 or self.grid_resolution < 2 * (self.lmax + 1)):
+        if self.grid_resolution is not None and (
+            self.grid_resolution % 2 or self.grid_resolution < 2 * (self.lmax + 1)
+        ):
             raise ValueError(f"grid_resolution: must be even and >= 2 (lmax + 1) = {2 * (self.lmax + 1)}")
         for name in ("alpha_drop", "drop_path_rate", "proj_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:

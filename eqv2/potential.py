@@ -45,7 +45,7 @@ class TargetStatistics:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TargetStatistics":
+    def from_dict(cls, values: dict[str, Any]) -> TargetStatistics:
         return cls(
             energy=Normalizer(**values.get("energy", {})),
             forces=Normalizer(**values.get("forces", {})),

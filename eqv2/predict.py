@@ -36,13 +36,18 @@ def predict(
 
     Returns one dict per structure, in input order. ``forces`` is "direct" or "conservative".
     """
-    items = [s if isinstance(s, Structure) else Structure.from_atoms(s, name=f"structure {i}") for i, s in enumerate(structures)]
+    items = [
+        s if isinstance(s, Structure) else Structure.from_atoms(s, name=f"structure {i}")
+        for i, s in enumerate(structures)
+    ]
     bar = Progress(len(items), "predict") if progress else None
     results = []
     for group in batches(items, batch_size):
         want_stress = stress and any(has_stress(s) for s in group)
         outputs = potential(potential.collate(list(group)), forces=forces, stress=want_stress)
-        forces_per_structure = np.split(outputs["forces"].double().cpu().numpy(), np.cumsum([s.num_atoms for s in group])[:-1])
+        forces_per_structure = np.split(
+            outputs["forces"].double().cpu().numpy(), np.cumsum([s.num_atoms for s in group])[:-1]
+        )
         for index, structure in enumerate(group):
             result = {"energy": float(outputs["energy"][index]), "forces": forces_per_structure[index]}
             if want_stress and has_stress(structure):

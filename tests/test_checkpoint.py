@@ -1,6 +1,7 @@
 """Loading, saving and the errors for bad checkpoints."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +10,9 @@ import torch
 import eqv2
 from eqv2.batch import Structure
 from eqv2.checkpoint import read_checkpoint_file
+from eqv2.testing import GATE_MODEL, structures, tiny_potential
 
-from conftest import FIXTURES, GATE_MODEL, structures, tiny_potential
+FIXTURES = Path(__file__).parent / "fixtures"
 
 FAIRCHEM_CHECKPOINT = FIXTURES / "reference" / "tiny_L4M2" / "eqv2_tiny_L4M2_oc20.pt"
 

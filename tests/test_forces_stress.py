@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from eqv2.testing import finite_difference_forces, finite_difference_stress, predict
-
-from conftest import GATE_MODEL, S2_MODEL, structures, tiny_potential
+from eqv2.testing import (
+    GATE_MODEL,
+    S2_MODEL,
+    finite_difference_forces,
+    finite_difference_stress,
+    predict,
+    structures,
+    tiny_potential,
+)
 
 
 @pytest.mark.parametrize("config", [GATE_MODEL, S2_MODEL], ids=["gate", "s2"])

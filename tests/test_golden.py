@@ -1,6 +1,7 @@
 """Reproduce fairchem-core 1.10.0's predictions on its own checkpoints (float32, CPU)."""
 
 import json
+from pathlib import Path
 
 import ase.io
 import pytest
@@ -9,7 +10,9 @@ import torch
 import eqv2
 from eqv2.batch import Structure
 
-from conftest import FIXTURES, REFERENCE_CASES
+FIXTURES = Path(__file__).parent / "fixtures"
+REFERENCE_CASES = ("tiny_L4M2", "tiny_gate_L2M1")
+
 
 ENERGY_TOLERANCE = 2e-5  # eV
 FORCE_TOLERANCE = 5e-5  # eV/Å

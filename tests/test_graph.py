@@ -148,9 +148,7 @@ def test_limits_match_their_definitions_on_random_structure():
     positions, cell = random_triclinic(np.random.default_rng(5), 12)
     k = 6
     full_index, full_shifts = radius_graph(positions, cell, [True] * 3, 5.0)
-    distances = np.linalg.norm(
-        positions[full_index[0]] + full_shifts.numpy() @ cell - positions[full_index[1]], axis=1
-    )
+    distances = np.linalg.norm(positions[full_index[0]] + full_shifts.numpy() @ cell - positions[full_index[1]], axis=1)
     for mode in ("strict", "shell", "reference_loose"):
         edge_index, _ = radius_graph(positions, cell, [True] * 3, 5.0, max_neighbors=k, mode=mode)
         for target in range(len(positions)):

@@ -2,9 +2,7 @@
 
 import pytest
 
-from eqv2.testing import equivariance_errors
-
-from conftest import GATE_MODEL, S2_MODEL, structures, tiny_potential
+from eqv2.testing import GATE_MODEL, S2_MODEL, equivariance_errors, structures, tiny_potential
 
 
 @pytest.mark.parametrize("structure", structures(), ids=lambda s: s.name)

@@ -147,7 +147,12 @@ def load_fairchem_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Po
     model.eval()
     references = (checkpoint.get("elementrefs") or {}).get("energy", {}).get("element_references")
     statistics = statistics_from_normalizers(checkpoint.get("normalizers"), references)
-    metadata = {"source": source, "format": "fairchem", "step": checkpoint.get("step"), "epoch": checkpoint.get("epoch")}
+    metadata = {
+        "source": source,
+        "format": "fairchem",
+        "step": checkpoint.get("step"),
+        "epoch": checkpoint.get("epoch"),
+    }
     return Potential(model, statistics, metadata)
 
 
@@ -163,7 +168,9 @@ def load_strict(model: torch.nn.Module, state_dict: dict[str, Tensor], source: s
     if unexpected:
         problems.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
     if wrong_shape:
-        shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}" for k in wrong_shape[:5]]
+        shapes = [
+            f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}" for k in wrong_shape[:5]
+        ]
         problems.append("wrong shape " + "; ".join(shapes))
     if problems:
         raise ValueError(f"{source}: checkpoint does not match its model config: " + ", ".join(problems))

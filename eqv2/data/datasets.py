@@ -27,9 +27,7 @@ def open_dataset(paths: str | Path | Sequence[str | Path], options: ReadOptions 
     return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
 
 
-def split_dataset(
-    dataset: Dataset, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
-) -> tuple[Subset, ...]:
+def split_dataset(dataset: Dataset, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> tuple[Subset, ...]:
     """Disjoint random subsets (e.g. train, val, test) with the given fractions of ``dataset``.
 
     The permutation depends only on ``seed`` and the dataset's length; rounding leftovers go to

@@ -37,7 +37,7 @@ class DatasetStatistics:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "DatasetStatistics":
+    def from_dict(cls, values: dict) -> DatasetStatistics:
         return cls(**{**values, "reference_energies": tuple(values["reference_energies"])})
 
 

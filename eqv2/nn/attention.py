@@ -13,8 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation, SmoothLeakyReLU
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
-from eqv2.nn.activations import GateActivation, S2Grid, SeparableS2Activation, S2Activation, SmoothLeakyReLU
 from eqv2.nn.graph_ops import softmax_over_targets, sum_over_targets
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.so2_convolution import SO2Convolution

@@ -39,7 +39,9 @@ class SO2Convolution(nn.Module):
         self.out_channels = out_channels
         self.extra_channels = extra_channels
         self.order_sizes = layout.order_sizes()  # degrees per order m: [L+1, L, ..., L-M+1]
-        self.linear_m0 = nn.Linear(self.order_sizes[0] * in_channels, self.order_sizes[0] * out_channels + extra_channels)
+        self.linear_m0 = nn.Linear(
+            self.order_sizes[0] * in_channels, self.order_sizes[0] * out_channels + extra_channels
+        )
         self.linear_m = nn.ModuleList(
             nn.Linear(n * in_channels, 2 * n * out_channels, bias=False) for n in self.order_sizes[1:]
         )
@@ -74,5 +76,8 @@ class SO2Convolution(nn.Module):
             half = n * self.out_channels
             y_plus = ym[:, 0, :half] - ym[:, 1, half:]
             y_minus = ym[:, 1, :half] + ym[:, 0, half:]
-            outputs += [y_plus.reshape(num_edges, n, self.out_channels), y_minus.reshape(num_edges, n, self.out_channels)]
+            outputs += [
+                y_plus.reshape(num_edges, n, self.out_channels),
+                y_minus.reshape(num_edges, n, self.out_channels),
+            ]
         return torch.cat(outputs, dim=1), extra

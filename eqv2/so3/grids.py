@@ -11,8 +11,9 @@ For coefficients x (reduced layout of (lmax, mmax)) and grid values f:
 with Yn the harmonics normalized so that sum_m Yn_lm^2 = 1, q_b the Driscoll-Healy / Kostelec-Rockmore
 quadrature weights in beta (scaled by res_beta^2 / res_alpha), and s_i = sqrt((2l+1)/(2 mmax+1))
 for l > mmax (1 otherwise). When res_beta >= 2 (lmax + 1) and res_alpha >= 2 lmax + 1 the round
-trip from_grid(to_grid(x)) is exact: it returns s_i^2 x_i (x itself when mmax = lmax). These are the matrices EquiformerV2
-checkpoints were trained with, so the scales matter: a pointwise non-linearity sits between them.
+trip from_grid(to_grid(x)) is exact: it returns s_i^2 x_i (x itself when mmax = lmax).
+These are the matrices EquiformerV2 checkpoints were trained with, so the scales matter: a pointwise
+non-linearity sits between them.
 """
 
 from __future__ import annotations

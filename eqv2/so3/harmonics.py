@@ -45,9 +45,7 @@ def _normalization_constants(lmax: int, normalization: str) -> list[list[float]]
     return constants
 
 
-def spherical_harmonics(
-    lmax: int, vectors: Tensor, normalize: bool = True, normalization: str = "component"
-) -> Tensor:
+def spherical_harmonics(lmax: int, vectors: Tensor, normalize: bool = True, normalization: str = "component") -> Tensor:
     """Real spherical harmonics Y_lm(r) for l = 0..lmax.
 
     Args:

@@ -85,5 +85,8 @@ class CoefficientLayout:
         restore the norm of degrees that lost orders |m| > mmax.
         """
         return torch.tensor(
-            [math.sqrt((2 * l + 1) / (2 * self.mmax + 1)) if l > self.mmax else 1.0 for l, _ in self.reduced_degrees_orders]
+            [
+                math.sqrt((2 * l + 1) / (2 * self.mmax + 1)) if l > self.mmax else 1.0
+                for l, _ in self.reduced_degrees_orders
+            ]
         )

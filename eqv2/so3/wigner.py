@@ -11,7 +11,7 @@ angles, so no gimbal lock, and finite gradients for every rotation.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch import Tensor
 from eqv2.so3.harmonics import spherical_harmonics
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sphere_quadrature(degree: int) -> tuple[np.ndarray, np.ndarray]:
     """Points [P, 3] and weights [P] (summing to 4 pi) exact for polynomials up to ``degree``."""
     num_beta = degree // 2 + 1

@@ -43,7 +43,7 @@ def test_slabs_fixed_tagged_and_ood_pairs_held_out(dataset_dir):
     ood = ase.io.read(dataset_dir / "test_ood.extxyz", index=":")
     assert all((atoms.info["metal"], atoms.info["adsorbate"]) not in held_out for atoms in train)
     assert all((atoms.info["metal"], atoms.info["adsorbate"]) in held_out for atoms in ood)
-    for atoms in train[:: FRAMES_PER_SYSTEM]:
+    for atoms in train[::FRAMES_PER_SYSTEM]:
         tags = atoms.get_tags()
         assert set(tags) == {0, 1, 2}
         np.testing.assert_array_equal(atoms.constraints[0].get_indices(), np.nonzero(tags == 0)[0])

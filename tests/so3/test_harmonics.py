@@ -23,7 +23,9 @@ def test_degree_one_is_cartesian():
 
 def test_degree_two_basis_order():
     x, y, z = unit_vectors(10).unbind(-1)
-    expected = torch.stack([x * z, x * y, (2 * y * y - x * x - z * z) / (2 * math.sqrt(3)), y * z, (z * z - x * x) / 2], -1)
+    expected = torch.stack(
+        [x * z, x * y, (2 * y * y - x * x - z * z) / (2 * math.sqrt(3)), y * z, (z * z - x * x) / 2], -1
+    )
     got = spherical_harmonics(2, torch.stack([x, y, z], -1), normalization="component")[:, 4:9]
     assert torch.allclose(got, math.sqrt(15) * expected, atol=1e-13)
 

@@ -22,7 +22,9 @@ def test_rotates_harmonics():
     r = rotations(8, 1)
     v = torch.randn(8, 3, dtype=torch.float64)
     rotated = spherical_harmonics(LMAX, torch.einsum("eij,ej->ei", r, v))
-    assert torch.allclose(rotated, torch.einsum("eij,ej->ei", wigner_D(LMAX, r), spherical_harmonics(LMAX, v)), atol=1e-11)
+    assert torch.allclose(
+        rotated, torch.einsum("eij,ej->ei", wigner_D(LMAX, r), spherical_harmonics(LMAX, v)), atol=1e-11
+    )
 
 
 def test_homomorphism_and_orthogonality():
