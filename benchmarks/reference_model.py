@@ -90,8 +90,14 @@ def reference_checkpoint(
     `energy_std` (mean 0), as in OC20.
     """
     attributes = {key: value for key, value in model_attributes.items() if key != "name"}
-    dataset = {"src": "none", "normalize_labels": True, "target_mean": energy_mean, "target_std": energy_std,
-               "grad_target_mean": 0.0, "grad_target_std": energy_std}
+    dataset = {
+        "src": "none",
+        "normalize_labels": True,
+        "target_mean": energy_mean,
+        "target_std": energy_std,
+        "grad_target_mean": 0.0,
+        "grad_target_std": energy_std,
+    }
     config = {
         "trainer": "forces",
         "model": "equiformer_v2",
@@ -136,7 +142,7 @@ def atoms_to_batch(atoms_list: list[Atoms]):
 
 @contextlib.contextmanager
 def _grad_mode(model: torch.nn.Module, grad_mode: str):
-    """"reference": fairchem's own (autograd on inside forward); "none": autograd off throughout."""
+    """Run `model` under no_grad; `grad_mode` "reference" keeps fairchem's autograd-on forward, "none" turns it off."""
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
     model.direct_forces = grad_mode == "none"
@@ -209,19 +215,31 @@ def _structures(name: str) -> list[Atoms]:
     """The benchmark structure set `name` from benchmarks/structures.py."""
     from benchmarks import structures
 
-    return {"slab_38": lambda: [structures.slab_38()], "slab_batch_8": structures.slab_batch_8,
-            "big_slab": lambda: [structures.big_slab()]}[name]()
+    return {
+        "slab_38": lambda: [structures.slab_38()],
+        "slab_batch_8": structures.slab_batch_8,
+        "big_slab": lambda: [structures.big_slab()],
+    }[name]()
 
 
 def _bench(args: argparse.Namespace) -> dict[str, Any]:
     """One benchmark measurement, as a JSON-ready dict."""
     torch.set_num_threads(args.threads or torch.get_num_threads())
     model = build_reference_model(load_preset(args.preset))
+    rss_after_build = peak_rss_mib()
     atoms_list = _structures(args.structure)
     timing = time_reference_forward(model, atoms_list, args.repeats, args.warmup, args.grad_mode)
-    return {"preset": args.preset, "structure": args.structure, "atoms": sum(map(len, atoms_list)),
-            "grad_mode": args.grad_mode, "threads": torch.get_num_threads(), "parameters": count_parameters(model),
-            **timing, "peak_rss_mib": peak_rss_mib()}
+    return {
+        "preset": args.preset,
+        "structure": args.structure,
+        "atoms": sum(map(len, atoms_list)),
+        "grad_mode": args.grad_mode,
+        "threads": torch.get_num_threads(),
+        "parameters": count_parameters(model),
+        **timing,
+        "peak_rss_mib": peak_rss_mib(),
+        "rss_after_build_mib": rss_after_build,
+    }
 
 
 def main() -> None:

@@ -12,8 +12,18 @@ import torch
 
 from .utils import broadcast
 
-__all__ = ["scatter", "scatter_sum", "scatter_add", "scatter_mean", "scatter_max",
-           "scatter_min", "scatter_mul", "segment_coo", "segment_csr", "broadcast"]
+__all__ = [
+    "scatter",
+    "scatter_sum",
+    "scatter_add",
+    "scatter_mean",
+    "scatter_max",
+    "scatter_min",
+    "scatter_mul",
+    "segment_coo",
+    "segment_csr",
+    "broadcast",
+]
 
 _TORCH_REDUCE = {"max": "amax", "min": "amin", "mul": "prod"}
 
@@ -33,8 +43,14 @@ def _count(index: torch.Tensor, src: torch.Tensor, dim: int, size: list[int]) ->
     return torch.zeros(size, dtype=src.dtype, device=src.device).scatter_add_(dim, index, ones)
 
 
-def scatter(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None,
-            dim_size: int | None = None, reduce: str = "sum") -> torch.Tensor:
+def scatter(
+    src: torch.Tensor,
+    index: torch.Tensor,
+    dim: int = -1,
+    out: torch.Tensor | None = None,
+    dim_size: int | None = None,
+    reduce: str = "sum",
+) -> torch.Tensor:
     """Reduce `src` into slots given by `index` along `dim` (sum, add, mean, max, min, mul)."""
     dim = src.dim() + dim if dim < 0 else dim
     index = broadcast(index, src, dim)
@@ -48,13 +64,15 @@ def scatter(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Te
         return total if out is None else out.copy_(total)
     if reduce in _TORCH_REDUCE:
         result = torch.zeros(size, dtype=src.dtype, device=src.device).scatter_reduce_(
-            dim, index, src, reduce=_TORCH_REDUCE[reduce], include_self=False)
+            dim, index, src, reduce=_TORCH_REDUCE[reduce], include_self=False
+        )
         return result if out is None else out.copy_(result)
     raise ValueError(f"unsupported reduce {reduce!r}")
 
 
-def scatter_sum(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None,
-                dim_size: int | None = None) -> torch.Tensor:
+def scatter_sum(
+    src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None, dim_size: int | None = None
+) -> torch.Tensor:
     """`scatter(..., reduce="sum")`."""
     return scatter(src, index, dim, out, dim_size, "sum")
 
@@ -62,20 +80,23 @@ def scatter_sum(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torc
 scatter_add = scatter_sum
 
 
-def scatter_mean(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None,
-                 dim_size: int | None = None) -> torch.Tensor:
+def scatter_mean(
+    src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None, dim_size: int | None = None
+) -> torch.Tensor:
     """`scatter(..., reduce="mean")`."""
     return scatter(src, index, dim, out, dim_size, "mean")
 
 
-def scatter_mul(src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None,
-                dim_size: int | None = None) -> torch.Tensor:
+def scatter_mul(
+    src: torch.Tensor, index: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None, dim_size: int | None = None
+) -> torch.Tensor:
     """`scatter(..., reduce="mul")`."""
     return scatter(src, index, dim, out, dim_size, "mul")
 
 
-def _scatter_arg(src: torch.Tensor, index: torch.Tensor, dim: int, dim_size: int | None,
-                 reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _scatter_arg(
+    src: torch.Tensor, index: torch.Tensor, dim: int, dim_size: int | None, reduce: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Values and first source position of the max/min per slot (empty: 0, src.size(dim))."""
     dim = src.dim() + dim if dim < 0 else dim
     values = scatter(src, index, dim, None, dim_size, reduce)
@@ -91,20 +112,27 @@ def _scatter_arg(src: torch.Tensor, index: torch.Tensor, dim: int, dim_size: int
     return values, arg
 
 
-def scatter_max(src: torch.Tensor, index: torch.Tensor, dim: int = -1,
-                dim_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def scatter_max(
+    src: torch.Tensor, index: torch.Tensor, dim: int = -1, dim_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-slot maximum and its argument index."""
     return _scatter_arg(src, index, dim, dim_size, "max")
 
 
-def scatter_min(src: torch.Tensor, index: torch.Tensor, dim: int = -1,
-                dim_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def scatter_min(
+    src: torch.Tensor, index: torch.Tensor, dim: int = -1, dim_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-slot minimum and its argument index."""
     return _scatter_arg(src, index, dim, dim_size, "min")
 
 
-def segment_coo(src: torch.Tensor, index: torch.Tensor, out: torch.Tensor | None = None,
-                dim_size: int | None = None, reduce: str = "sum") -> torch.Tensor:
+def segment_coo(
+    src: torch.Tensor,
+    index: torch.Tensor,
+    out: torch.Tensor | None = None,
+    dim_size: int | None = None,
+    reduce: str = "sum",
+) -> torch.Tensor:
     """Reduce rows of `src` by a sorted 1-D `index` (dim 0)."""
     if index.dim() != 1:
         raise NotImplementedError("stand-in segment_coo supports 1-D index only")
@@ -114,8 +142,9 @@ def segment_coo(src: torch.Tensor, index: torch.Tensor, out: torch.Tensor | None
     return result if out is None else out.copy_(result)
 
 
-def segment_csr(src: torch.Tensor, indptr: torch.Tensor, out: torch.Tensor | None = None,
-                reduce: str = "sum") -> torch.Tensor:
+def segment_csr(
+    src: torch.Tensor, indptr: torch.Tensor, out: torch.Tensor | None = None, reduce: str = "sum"
+) -> torch.Tensor:
     """Reduce rows of `src` between consecutive 1-D `indptr` pointers (dim 0)."""
     if indptr.dim() != 1:
         raise NotImplementedError("stand-in segment_csr supports 1-D indptr only")
