@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from ase import Atoms
 
-PRESET_DIRECTORY = Path(__file__).resolve().parent.parent / "eqv2" / "presets"
+from benchmarks import structures
+from eqv2.model import load_preset
+
 REFERENCE_VERSION = "1.10.0"
 OC20_ENERGY_MEAN = -0.7554450631141663
 OC20_ENERGY_STD = 2.887317180633545
@@ -44,11 +45,6 @@ def reference_available() -> bool:
     except ImportError:
         return False
     return fairchem.core.__version__ == REFERENCE_VERSION
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    """The model keyword arguments of `eqv2/presets/<name>.yaml` (e.g. "oc20-31M")."""
-    return yaml.safe_load((PRESET_DIRECTORY / f"{name}.yaml").read_text())
 
 
 def build_reference_model(model_attributes: dict[str, Any], seed: int | None = 0) -> torch.nn.Module:
@@ -213,8 +209,6 @@ def check_fixtures(root: str | Path) -> list[dict[str, Any]]:
 
 def _structures(name: str) -> list[Atoms]:
     """The benchmark structure set `name` from benchmarks/structures.py."""
-    from benchmarks import structures
-
     return {
         "slab_38": lambda: [structures.slab_38()],
         "slab_batch_8": structures.slab_batch_8,
