@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 import torch
 from ase import Atoms
@@ -80,29 +81,38 @@ def main() -> None:
     args = parser.parse_args()
     with_reference = reference_model.reference_available()
     potential, reference = build_models(with_reference)
-    print(f"oc20-31M, {date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
-    print("\n| case | atoms | eqv2 forward (s) | reference forward (s) | ratio | eqv2 fwd+bwd (s) | "
-          "reference fwd+bwd (s) | ratio | max dE | max dF |")
+    print(
+        f"oc20-31M, {date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, median of {args.repeats}"
+    )
+    print(
+        "\n| case | atoms | eqv2 forward (s) | reference forward (s) | ratio | eqv2 fwd+bwd (s) | "
+        "reference fwd+bwd (s) | ratio | max dE | max dF |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, make in CASES.items():
         atoms_list = make()
-        forward = median_time(lambda: eqv2_forward(potential, atoms_list), args.repeats)
-        train = median_time(lambda: eqv2_train_step(potential, atoms_list), args.repeats)
+        forward = median_time(partial(eqv2_forward, potential, atoms_list), args.repeats)
+        train = median_time(partial(eqv2_train_step, potential, atoms_list), args.repeats)
         row = [name, str(sum(map(len, atoms_list))), f"{forward:.3f}"]
         if reference is None:
             print("| " + " | ".join(row + ["-", "-", f"{train:.3f}", "-", "-", "-", "-"]) + " |")
             continue
         reference_forward = median_time(
-            lambda: reference_model.reference_forward(reference, atoms_list, grad_mode="none"), args.repeats
+            partial(reference_model.reference_forward, reference, atoms_list, grad_mode="none"), args.repeats
         )
-        reference_train = median_time(lambda: reference_train_step(reference, atoms_list), args.repeats)
+        reference_train = median_time(partial(reference_train_step, reference, atoms_list), args.repeats)
         ours = eqv2_forward(potential, atoms_list)
         theirs = reference_model.reference_forward(reference, atoms_list, grad_mode="none")
         energy_error = (ours["energy"] - theirs["energy"]).abs().max().item()
         force_error = (ours["forces"] - theirs["forces"]).abs().max().item()
         row += [f"{reference_forward:.3f}", f"{reference_forward / forward:.2f}x", f"{train:.3f}"]
-        row += [f"{reference_train:.3f}", f"{reference_train / train:.2f}x", f"{energy_error:.1e}", f"{force_error:.1e}"]
+        row += [
+            f"{reference_train:.3f}",
+            f"{reference_train / train:.2f}x",
+            f"{energy_error:.1e}",
+            f"{force_error:.1e}",
+        ]
         print("| " + " | ".join(row) + " |")
 
 

@@ -1,7 +1,10 @@
 """Conservative forces and stress against central finite differences of the energy (float64)."""
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 
 from eqv2.testing import (
     GATE_MODEL,
@@ -32,3 +35,13 @@ def test_stress_is_strain_derivative(config, structure):
     reference = finite_difference_stress(potential, structure)
     assert np.allclose(stress, reference, atol=1e-8 * max(1.0, np.abs(reference).max()), rtol=1e-6)
     assert np.allclose(stress, stress.T, atol=1e-12)
+
+
+def test_float32_agrees_with_float64():
+    structure = structures()[2]
+    potential = tiny_potential(**GATE_MODEL)
+    double = predict(potential, structure, forces="conservative", stress=True)
+    single = predict(copy.deepcopy(potential).to(torch.float32), structure, forces="conservative", stress=True)
+    assert abs(single["energy"] - double["energy"]) < 1e-5 * max(1.0, abs(double["energy"]))
+    assert np.allclose(single["forces"], double["forces"], atol=1e-5)
+    assert np.allclose(single["stress"], double["stress"], atol=1e-5)

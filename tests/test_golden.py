@@ -11,7 +11,7 @@ import eqv2
 from eqv2.batch import Structure
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REFERENCE_CASES = ("tiny_L4M2", "tiny_gate_L2M1")
+REFERENCE_CASES = ("tiny_L4M2", "tiny_gate_L2M1", "tiny_variants_L3M1", "tiny_plain_s2_L3M3")
 
 
 ENERGY_TOLERANCE = 2e-5  # eV

@@ -62,7 +62,7 @@ def rename_key(key: str) -> str:
         if part == "fc" and parent.isdigit():
             continue  # so2_m_conv.<m>.fc -> linear_m.<m>
         if part == "rad_func":
-            renamed.append("radial_per_degree" if parent == "ga" else "radial")
+            renamed.append("radial_per_degree" if parent in ("ga", "force_block") else "radial")
         elif part in ("source_embedding", "target_embedding"):
             renamed += ["atom_edge_embedding", part]
         elif part == "norm" and parent == "":
