@@ -10,7 +10,12 @@ import sys
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("eqv2.commands.predict", "energies, forces and stress for every structure in a file"),
+    "relax": ("eqv2.commands.relax", "relax every structure in a file together (FIRE or L-BFGS, optional cell)"),
+    "md": ("eqv2.commands.md", "molecular dynamics (NVE or Langevin NVT) through ASE's integrators"),
+    "adsorbml": ("eqv2.commands.adsorbml", "AdsorbML-style search for the lowest adsorption energy on a slab"),
     "data": ("eqv2.data.cli", "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"),
+    "train": ("eqv2.commands.train", "train or fine-tune a potential from a YAML config (DDP under torchrun)"),
+    "eval": ("eqv2.commands.eval", "energy and force metrics of a checkpoint on labelled structures"),
 }
 
 

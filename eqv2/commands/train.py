@@ -1,0 +1,30 @@
+"""``eqv2 train CONFIG [--run-dir DIR] [--resume] [key.sub=value ...]``: train or fine-tune a potential.
+
+Under ``torchrun --nproc_per_node N -m eqv2 train ...`` it runs DDP over N processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML training config (see configs/demo.yaml)")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 model.num_layers=4")
+    parser.add_argument("--run-dir", default=None, help="output directory (default runs/<config name>)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+
+
+def run(args: argparse.Namespace) -> int:
+    from eqv2.train import ConfigError, load_config, train
+
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as error:
+        raise SystemExit(f"config error: {error}") from None
+    run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
+    if args.resume and not (run_dir / "last.pt").is_file():
+        raise SystemExit(f"--resume: {run_dir / 'last.pt'} does not exist")
+    train(config, run_dir, resume=args.resume)
+    return 0

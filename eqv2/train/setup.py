@@ -1,0 +1,97 @@
+"""Building what a run trains: datasets, the potential (fresh or fine-tuned), its statistics, the optimizer."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from eqv2.batch import Structure
+from eqv2.checkpoint import load
+from eqv2.compat.fairchem import load_strict
+from eqv2.data import DatasetStatistics, ReadOptions, compute_statistics, open_dataset
+from eqv2.model import EquiformerV2, initialize_weights
+from eqv2.potential import Normalizer, Potential, TargetStatistics
+from eqv2.train.config import DataConfig, NormalizationConfig, TrainConfig, model_options
+
+HEAD_PREFIXES = ("energy_head.", "force_head.")
+
+
+def open_split(data: DataConfig, paths: str | list[str], required: tuple[str, ...]) -> Dataset:
+    options = ReadOptions(data.energy_key, data.forces_key, data.stress_key, required_labels=required)
+    return open_dataset(paths, options)
+
+
+def scan(dataset: Dataset) -> tuple[np.ndarray, DatasetStatistics]:
+    """Atom counts [S] and target statistics of a training set, in one pass."""
+    num_atoms: list[int] = []
+
+    def structures() -> Iterator[Structure]:
+        for index in range(len(dataset)):
+            structure = dataset[index]
+            num_atoms.append(structure.num_atoms)
+            yield structure
+
+    statistics = compute_statistics(structures())
+    return np.asarray(num_atoms), statistics
+
+
+def fitted_statistics(statistics: DatasetStatistics, normalization: NormalizationConfig) -> TargetStatistics:
+    """Normalizers and element references from training-set statistics; explicit config values win.
+
+    With element references: energy mean 0 and energy std = force std = force RMS (one scale for both).
+    Without: the mean and std of the total energy.
+    """
+    scale = statistics.force_rms or statistics.residual_per_atom_std or 1.0
+    if normalization.element_references:
+        energy = Normalizer(mean=0.0, std=scale)
+        references = list(statistics.reference_energies)
+    else:
+        energy = Normalizer(mean=statistics.energy_mean, std=statistics.energy_std or 1.0)
+        references = None
+    if normalization.energy_mean is not None:
+        energy.mean = normalization.energy_mean
+    if normalization.energy_std is not None:
+        energy.std = normalization.energy_std
+    forces = Normalizer(mean=0.0, std=normalization.forces_std or scale)
+    return TargetStatistics(energy=energy, forces=forces, element_references=references)
+
+
+def build_potential(config: TrainConfig, statistics: DatasetStatistics) -> Potential:
+    """A new potential from the model section, or one initialized from ``model.init_from``."""
+    torch.manual_seed(config.seed)
+    section = config.model
+    options = model_options(section)
+    if not section.get("init_from"):
+        return Potential(EquiformerV2(**options), fitted_statistics(statistics, config.normalization))
+    source = section["init_from"]
+    loaded = load(source)
+    model = EquiformerV2(**{**loaded.model.config.to_dict(), **options})
+    load_strict(model, loaded.model.state_dict(), source)
+    if section.get("reinit_heads"):
+        for head in (model.energy_head, model.force_head):
+            if head is not None:
+                initialize_weights(head, model.config.weight_init)
+    if section.get("freeze_backbone"):
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith(HEAD_PREFIXES))
+    keep = not config.normalization.refit
+    target_statistics = loaded.statistics if keep else fitted_statistics(statistics, config.normalization)
+    print(f"initialized from {source} ({'kept' if keep else 'refit'} its normalizers)", file=sys.stderr)
+    return Potential(model, target_statistics, loaded.metadata)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on weight matrices only (not on biases, norms or other 1-D parameters)."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decayed = [p for _, p in trainable if p.ndim > 1]
+    plain = [p for _, p in trainable if p.ndim <= 1]
+    groups = [
+        {"params": decayed, "weight_decay": config.optim.weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=tuple(config.optim.betas))
