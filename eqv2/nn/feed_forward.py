@@ -59,7 +59,7 @@ class FeedForward(nn.Module):
         scalars = x[:, 0]  # [N, C]
         hidden = self.linear_in(x)
         if self.grid_mlp is not None:
-            hidden = self.grid.from_grid(self.grid_mlp(self.grid.to_grid(hidden)))
+            hidden = self.grid.apply(hidden, self.grid_mlp)
             if self.scalar_mlp is not None:
                 hidden = hidden.clone()
                 hidden[:, 0] = self.scalar_mlp(scalars)
