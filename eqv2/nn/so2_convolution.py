@@ -19,6 +19,20 @@ from eqv2.nn.linear import RadialMLP
 from eqv2.so3.layout import CoefficientLayout
 
 
+def complex_multiply(weight: Tensor, x_plus: Tensor, x_minus: Tensor) -> tuple[Tensor, Tensor]:
+    """(W_r + i W_i)(x_+ + i x_-) with three real products instead of four (Gauss's trick).
+
+    ``weight`` [2 P, Q] stacks W_r over W_i; x_plus, x_minus [E, Q]. Returns
+    (W_r x_+ - W_i x_-, W_r x_- + W_i x_+), each [E, P], computed as k1 - k3 and k1 + k2 with
+    k1 = (W_r + W_i) x_+, k2 = W_r (x_- - x_+), k3 = W_i (x_+ + x_-).
+    """
+    real, imaginary = weight.chunk(2, dim=0)  # each [P, Q]
+    k1 = x_plus @ (real + imaginary).T
+    k2 = (x_minus - x_plus) @ real.T
+    k3 = (x_plus + x_minus) @ imaginary.T
+    return k1 - k3, k1 + k2
+
+
 class SO2Convolution(nn.Module):
     """[E, R, C_in] (m-major) -> [E, R, C_out], plus ``extra_channels`` invariant outputs at m = 0.
 
@@ -72,10 +86,7 @@ class SO2Convolution(nn.Module):
             if weights is not None:
                 xm = xm * weights[:, None, offset : offset + n * self.in_channels]
                 offset += n * self.in_channels
-            ym = linear(xm)  # [E, 2, 2 n C_out] = (W_r x_s, W_i x_s) for s = +m, -m
-            half = n * self.out_channels
-            y_plus = ym[:, 0, :half] - ym[:, 1, half:]
-            y_minus = ym[:, 1, :half] + ym[:, 0, half:]
+            y_plus, y_minus = complex_multiply(linear.weight, xm[:, 0], xm[:, 1])
             outputs += [
                 y_plus.reshape(num_edges, n, self.out_channels),
                 y_minus.reshape(num_edges, n, self.out_channels),
