@@ -9,9 +9,12 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from eqv2.batch import Structure
+from eqv2.batch import Batch, Structure
+from eqv2.data.validation import DataError
 from eqv2.potential import Potential
 from eqv2.progress import Progress
+
+ERROR_MODES = ("raise", "flag")
 
 
 def has_stress(structure: Structure) -> bool:
@@ -24,6 +27,61 @@ def batches(items: Sequence, batch_size: int) -> Iterable[Sequence]:
         yield items[start : start + batch_size]
 
 
+def as_structures(structures: Sequence[Atoms | Structure]) -> list[Structure]:
+    """`Structure`s named ``structure <i>`` (or by ``atoms.info["name"]``) for error messages."""
+    return [
+        s if isinstance(s, Structure) else Structure.from_atoms(s, name=str(s.info.get("name", f"structure {i}")))
+        for i, s in enumerate(structures)
+    ]
+
+
+def collate_valid(potential: Potential, group: Sequence[Structure]) -> tuple[Batch | None, dict[int, str]]:
+    """The batch of the structures in ``group`` that pass validation, and {position in group: error}."""
+    try:
+        return potential.collate(list(group)), {}
+    except DataError:
+        pass
+    errors = {}
+    for index, structure in enumerate(group):  # the slow path: find the bad ones
+        try:
+            potential.collate([structure])
+        except DataError as error:
+            errors[index] = str(error)
+    valid = [s for i, s in enumerate(group) if i not in errors]
+    return (potential.collate(valid) if valid else None), errors
+
+
+def predict_group(
+    potential: Potential, group: Sequence[Structure], forces: str, stress: bool, on_error: str
+) -> list[dict]:
+    """One model call for ``group``; see `predict` for the result dicts."""
+    if on_error == "raise":
+        batch, errors = potential.collate(list(group)), {}
+    else:
+        batch, errors = collate_valid(potential, group)
+    valid = [s for i, s in enumerate(group) if i not in errors]
+    want_stress = stress and any(has_stress(s) for s in valid)
+    outputs = potential(batch, forces=forces, stress=want_stress) if batch is not None else {}
+    forces_per_structure = (
+        np.split(outputs["forces"].double().cpu().numpy(), np.cumsum([s.num_atoms for s in valid])[:-1])
+        if valid
+        else []
+    )
+    results, position = [], 0
+    for index, structure in enumerate(group):
+        if index in errors:
+            results.append({"error": errors[index]})
+            continue
+        result = {"energy": float(outputs["energy"][position]), "forces": forces_per_structure[position]}
+        if want_stress and has_stress(structure):
+            result["stress"] = outputs["stress"][position].double().cpu().numpy()
+        if on_error == "flag" and not all(np.isfinite(value).all() for value in result.values()):
+            result = {"error": f"{structure.name}: the model returned non-finite values"}
+        results.append(result)
+        position += 1
+    return results
+
+
 def predict(
     potential: Potential,
     structures: Sequence[Atoms | Structure],
@@ -31,40 +89,44 @@ def predict(
     forces: str = "direct",
     stress: bool = True,
     progress: bool = False,
-) -> list[dict[str, np.ndarray | float]]:
+    on_error: str = "raise",
+) -> list[dict[str, np.ndarray | float | str]]:
     """Energy (eV), forces [N, 3] (eV/Å) and, for 3D-periodic cells when ``stress``, stress [3, 3] (eV/Å^3).
 
     Returns one dict per structure, in input order. ``forces`` is "direct" or "conservative".
+    A structure that fails validation (`eqv2.data.DataError`) stops everything when ``on_error`` is
+    "raise"; with "flag" its dict is ``{"error": message}`` (also for non-finite model outputs) and
+    the rest of its batch goes on.
     """
-    items = [
-        s if isinstance(s, Structure) else Structure.from_atoms(s, name=f"structure {i}")
-        for i, s in enumerate(structures)
-    ]
+    if on_error not in ERROR_MODES:
+        raise ValueError(f"on_error must be one of {ERROR_MODES}, got {on_error!r}")
+    items = as_structures(structures)
     bar = Progress(len(items), "predict") if progress else None
     results = []
     for group in batches(items, batch_size):
-        want_stress = stress and any(has_stress(s) for s in group)
-        outputs = potential(potential.collate(list(group)), forces=forces, stress=want_stress)
-        forces_per_structure = np.split(
-            outputs["forces"].double().cpu().numpy(), np.cumsum([s.num_atoms for s in group])[:-1]
-        )
-        for index, structure in enumerate(group):
-            result = {"energy": float(outputs["energy"][index]), "forces": forces_per_structure[index]}
-            if want_stress and has_stress(structure):
-                result["stress"] = outputs["stress"][index].double().cpu().numpy()
-            results.append(result)
+        results.extend(predict_group(potential, group, forces, stress, on_error))
         if bar:
             bar.advance(len(group))
     return results
 
 
+def stress_to_voigt(stress: np.ndarray) -> np.ndarray:
+    """[3, 3] -> ASE's Voigt order [6]: xx, yy, zz, yz, xz, xy."""
+    return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
+
+
 def attach_results(atoms: Atoms, result: dict) -> Atoms:
-    """A copy of ``atoms`` carrying ``result`` as a SinglePointCalculator (what extxyz writes)."""
+    """A copy of ``atoms`` carrying ``result`` as a SinglePointCalculator (what extxyz writes).
+
+    A flagged result (``{"error": ...}``) gives a copy without a calculator and ``info["error"]``.
+    """
     labelled = atoms.copy()
+    if "error" in result:
+        labelled.info["error"] = result["error"]
+        return labelled
     properties = {"energy": result["energy"], "free_energy": result["energy"], "forces": result["forces"]}
     if "stress" in result:
-        s = result["stress"]
-        properties["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        properties["stress"] = stress_to_voigt(result["stress"])
     labelled.calc = SinglePointCalculator(labelled, **properties)
     return labelled
 

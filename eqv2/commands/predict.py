@@ -6,28 +6,24 @@ import argparse
 import sys
 
 import ase.io
-import torch
 
-from eqv2.checkpoint import load
+from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
 from eqv2.predict import attach_results, timed_predict
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="eqv2 or fairchem-core 1.x EquiformerV2 checkpoint")
+    add_model_arguments(parser)
     parser.add_argument("input", help="any file ASE reads (all frames are used)")
     parser.add_argument("-o", "--output", required=True, help="extxyz file to write")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--forces", choices=("direct", "conservative"), default="direct")
     parser.add_argument("--no-stress", action="store_true", help="skip the stress of 3D-periodic cells")
-    parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None)
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    potential = load(args.checkpoint, device=args.device, dtype=DTYPES.get(args.dtype))
-    atoms_list = ase.io.read(args.input, index=":")
+    potential = load_potential(args)
+    atoms_list = read_structures(args.input)
     results, seconds = timed_predict(
         potential,
         atoms_list,

@@ -1,0 +1,48 @@
+"""Options and error reporting shared by the commands that run a checkpoint (predict, relax, md, adsorbml)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+import ase.io
+import torch
+from ase import Atoms
+
+from eqv2.checkpoint import load
+from eqv2.potential import Potential
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The checkpoint positional argument and --device/--dtype."""
+    parser.add_argument("checkpoint", help="eqv2 or fairchem-core 1.x EquiformerV2 checkpoint")
+    parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None)
+
+
+def load_potential(args: argparse.Namespace) -> Potential:
+    return load(args.checkpoint, device=args.device, dtype=DTYPES.get(args.dtype))
+
+
+def read_structures(path: str) -> list[Atoms]:
+    """Every frame of a file ASE reads."""
+    frames = ase.io.read(path, index=":")
+    return frames if isinstance(frames, list) else [frames]
+
+
+def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn bad input (missing file, not a checkpoint, invalid structure) into one line on stderr and exit code 2."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
+            print(f"eqv2 {args.command}: error: {error}", file=sys.stderr)
+            return 2
+
+    return wrapped
