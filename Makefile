@@ -17,9 +17,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# The demo: the built-in EMT dataset, configs/demo.yaml trained with DDP on 2 CPU processes into
+# runs/demo (best.pt, last.pt, metrics.csv, TensorBoard events, plots), then evaluated on both test splits.
 demo: setup
-	$(VENV)/bin/eqv2 data emt --out $(DATA) --n 200 --seed 0
-	$(VENV)/bin/eqv2 predict tests/fixtures/reference/tiny_L4M2/eqv2_tiny_L4M2_oc20.pt $(DATA)/test.extxyz -o $(DATA)/test_predicted.extxyz
+	$(PYTHON) -m pip install --quiet -e ".[train]"
+	$(VENV)/bin/eqv2 data emt --out $(DATA) --n 1000 --seed 0
+	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m eqv2 train configs/demo.yaml --run-dir runs/demo \
+		data.train=$(DATA)/train.extxyz data.val=$(DATA)/val.extxyz data.test=$(DATA)/test.extxyz
+	$(VENV)/bin/eqv2 eval runs/demo/best.pt $(DATA)/test.extxyz --json runs/demo/test.json --parity runs/demo/parity_test.png
+	$(VENV)/bin/eqv2 eval runs/demo/best.pt $(DATA)/test_ood.extxyz --json runs/demo/test_ood.json \
+		--parity runs/demo/parity_test_ood.png
 
 test: setup
 	$(PYTHON) -m pytest

@@ -11,6 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="eqv2 or fairchem-core 1.x EquiformerV2 checkpoint")
     parser.add_argument("data", nargs="+", help="labelled structure files (extxyz, .db, .aselmdb, ...)")
     parser.add_argument("--json", default=None, help="write the metrics to this JSON file")
+    parser.add_argument("--parity", default=None, help="write a parity plot (PNG) of energies and forces")
     parser.add_argument("--forces", choices=("direct", "conservative"), default="direct")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--energy-key", default="energy")
@@ -35,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         with open(args.json, "w") as handle:
             json.dump(metrics, handle, indent=2)
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.parity:
+        from eqv2.train.plots import parity
+
+        parity(predictions, args.parity, f"{' '.join(args.data)}: {args.checkpoint}")
     return 0
 
 

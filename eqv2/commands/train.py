@@ -14,6 +14,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 model.num_layers=4")
     parser.add_argument("--run-dir", default=None, help="output directory (default runs/<config name>)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    collect_trailing_overrides(parser)
+
+
+def collect_trailing_overrides(parser: argparse.ArgumentParser) -> None:
+    """Let ``key=value`` overrides also follow the options (argparse takes positionals in one block only)."""
+    parse_known_args = parser.parse_known_args
+
+    def parse_with_trailing_overrides(args=None, namespace=None):
+        namespace, extras = parse_known_args(args, namespace)
+        trailing = [text for text in extras if "=" in text and not text.startswith("-")]
+        namespace.overrides = [*namespace.overrides, *trailing]
+        return namespace, [text for text in extras if text not in trailing]
+
+    parser.parse_known_args = parse_with_trailing_overrides
 
 
 def run(args: argparse.Namespace) -> int:

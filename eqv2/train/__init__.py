@@ -5,7 +5,7 @@ train(config, run_dir, resume) -> dict          the training loop (DDP under tor
 predict_dataset, compute_metrics                evaluation metrics of `eqv2.train.metrics`
 """
 
-from eqv2.train.config import ConfigError, TrainConfig, load_config
+from eqv2.train.config import ConfigError, TrainConfig, config_from_dict, load_config
 from eqv2.train.metrics import Predictions, compute_metrics, predict_dataset
 from eqv2.train.trainer import Trainer, train
 
@@ -15,6 +15,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "compute_metrics",
+    "config_from_dict",
     "load_config",
     "predict_dataset",
     "train",

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from eqv2.model_config import EquiformerV2Config
+from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config
 
 
 class ConfigError(ValueError):
@@ -245,7 +245,7 @@ def check_model_section(model: dict[str, Any]) -> None:
     if model.get("preset") and model.get("init_from"):
         raise ConfigError("model.preset / model.init_from: set at most one")
     options = model_options(model)
-    known = {f.name for f in dataclasses.fields(EquiformerV2Config)}
+    known = {f.name for f in dataclasses.fields(EquiformerV2Config)} | IGNORED_KEYWORDS
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1)

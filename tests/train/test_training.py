@@ -1,0 +1,142 @@
+"""Training runs on a tiny model: it learns, resumes exactly, fine-tunes, matches DDP, and evaluates."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import eqv2
+from eqv2.checkpoint import read_checkpoint_file, save_atomically
+from eqv2.cli import main as cli_main
+from eqv2.train import config_from_dict, train
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and the machine is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def rows(run_dir: Path) -> list[dict[str, float]]:
+    with open(run_dir / "metrics.csv") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[key].double() - b[key].double()).abs().max()) for key in a if a[key].is_floating_point())
+
+
+@pytest.fixture(scope="module")
+def trained(make_config, tmp_path_factory) -> Path:
+    """A 30-step run with TensorBoard and plots."""
+    run_dir = tmp_path_factory.mktemp("trained")
+    config = make_config(optim={"max_steps": 30, "lr": 1e-2}, eval_every=10, tensorboard=True, plots=True)
+    train(config_from_dict(config), run_dir)
+    return run_dir
+
+
+def test_loss_falls_and_run_dir_is_complete(trained):
+    history = rows(trained)
+    assert [row["step"] for row in history] == [10, 20, 30]
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    for name in ("last.pt", "best.pt", "config.yaml", "learning_curves.png", "parity_val.png"):
+        assert (trained / name).is_file(), name
+    assert list((trained / "tensorboard").glob("events.out.tfevents.*"))
+    potential = eqv2.load(trained / "best.pt")
+    assert potential.statistics.element_references is not None
+
+
+def test_checkpoints_load_in_calculator(trained, emt_data):
+    atoms = ase.io.read(emt_data["val"], index=0)
+    atoms.calc = eqv2.Calculator(str(trained / "last.pt"))
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_resume_equals_uninterrupted(make_config, tmp_path):
+    config = make_config(model={"alpha_drop": 0.1, "drop_path_rate": 0.1}, optim={"max_steps": 6})
+    train(config_from_dict(config), tmp_path / "straight")
+    train(config_from_dict({**config, "stop_at_step": 3}), tmp_path / "resumed")
+    assert rows(tmp_path / "resumed")[-1]["step"] == 3
+    train(config_from_dict(config), tmp_path / "resumed", resume=True)
+    straight = read_checkpoint_file(tmp_path / "straight" / "last.pt")
+    resumed = read_checkpoint_file(tmp_path / "resumed" / "last.pt")
+    assert straight["training"]["step"] == resumed["training"]["step"] == 6
+    assert max_difference(straight["training"]["raw_state_dict"], resumed["training"]["raw_state_dict"]) <= 1e-6
+    assert max_difference(straight["state_dict"], resumed["state_dict"]) <= 1e-6
+    for straight_row, resumed_row in zip(rows(tmp_path / "straight"), rows(tmp_path / "resumed"), strict=True):
+        straight_row.pop("structures_per_s"), resumed_row.pop("structures_per_s")
+        assert straight_row == pytest.approx(resumed_row, rel=1e-6)
+
+
+def test_fine_tune_with_frozen_backbone(trained, make_config, tmp_path):
+    source = eqv2.load(trained / "best.pt")
+    model = {"init_from": str(trained / "best.pt"), "reinit_heads": True, "freeze_backbone": True}
+    config = make_config(optim={"max_steps": 3}, normalization={"refit": False})
+    config["model"] = model
+    train(config_from_dict(config), tmp_path)
+    tuned = eqv2.load(tmp_path / "last.pt")
+    before, after = source.model.state_dict(), tuned.model.state_dict()
+    heads = [key for key in before if key.startswith(("energy_head.", "force_head."))]
+    assert heads and any(not torch.equal(before[key], after[key]) for key in heads)
+    assert all(torch.equal(before[key], after[key]) for key in before if key not in heads)
+    assert tuned.statistics == source.statistics
+
+
+def test_ddp_two_processes_match_one(make_config, tmp_path):
+    common = dict(dtype="float64", eval_every=1)
+    single = make_config(optim={"max_steps": 4, "batch_size": 4}, **common)
+    train(config_from_dict(single), tmp_path / "single")
+    double = make_config(optim={"max_steps": 4, "batch_size": 2}, **common)
+    config_path = tmp_path / "ddp.yaml"
+    config_path.write_text(yaml.safe_dump(double))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "eqv2", "train", str(config_path), "--run-dir", str(tmp_path / "ddp")]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    subprocess.run(command, check=True, env=environment, capture_output=True, timeout=300)
+    losses = [row["train_loss"] for row in rows(tmp_path / "single")]
+    assert [row["train_loss"] for row in rows(tmp_path / "ddp")] == pytest.approx(losses, rel=1e-4)
+    weights = [read_checkpoint_file(tmp_path / name / "last.pt")["state_dict"] for name in ("single", "ddp")]
+    assert max_difference(*weights) <= 1e-6
+
+
+def test_eval_command(trained, emt_data, tmp_path):
+    out = tmp_path / "metrics.json"
+    assert cli_main(["eval", str(trained / "best.pt"), str(emt_data["val"]), "--json", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"energy_mae", "energy_per_atom_mae", "forces_mae", "forces_cos", "efwt", "n"}
+    images = ase.io.read(emt_data["val"], index=":")
+    labels = [atoms.get_potential_energy() for atoms in images]
+    for atoms in images:
+        atoms.calc = eqv2.Calculator(str(trained / "best.pt"))
+    errors = [abs(atoms.get_potential_energy() - label) for atoms, label in zip(images, labels)]
+    assert metrics["n"] == len(images)
+    assert metrics["energy_mae"] == pytest.approx(np.mean(errors), rel=1e-5)
+
+
+def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_atomically({"step": torch.tensor(1)}, path)
+
+    def killed_mid_write(data, stream):
+        stream.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomically({"step": torch.tensor(2)}, path)
+    assert int(torch.load(path, weights_only=True)["step"]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
