@@ -39,7 +39,12 @@ class Predictions:
     stress_true: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3)))
 
     @classmethod
+    def empty(cls) -> Predictions:
+        return cls(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
+
+    @classmethod
     def concatenate(cls, parts: list[Predictions]) -> Predictions:
+        parts = [part for part in parts if len(part.energy)] or [cls.empty()]
         return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.__dataclass_fields__})
 
 

@@ -221,16 +221,17 @@ class Trainer:
         improved = metrics["forces_mae"] < self.state.best_val_forces_mae
         if improved:
             self.state = dataclasses.replace(self.state, best_val_forces_mae=metrics["forces_mae"])
+        rng_states = distributed.gather_objects(random_states())  # every rank's, for an exact resume
         if self.is_main:
             self.logbook.record(row)
             print("\n" + log_line(row), file=sys.stderr)
-            checkpoint = self.checkpoint()
+            checkpoint = self.checkpoint(rng_states)
             if improved:
                 save_atomically(checkpoint, self.run_dir / "best.pt")
             save_atomically(checkpoint, self.run_dir / "last.pt")
         return row
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
         """eqv2-format dict (EMA weights) plus the training state under "training"."""
         model = self.potential.model
         metadata = {"trained_steps": self.state.step, "training_config": self.config.to_dict()}
@@ -241,8 +242,7 @@ class Trainer:
             "raw_state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng": rng_states,  # one per rank
             "step": self.state.step,
             "epoch": self.state.position.epoch,
             "batch_in_epoch": self.state.position.batch,
@@ -261,9 +261,8 @@ class Trainer:
         self.optimizer.load_state_dict(training["optimizer"])
         if self.ema is not None:
             self.ema.load_state_dict(training["ema"])
-        torch.set_rng_state(training["torch_rng"])
-        if training["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(training["cuda_rng"])
+        states = training["rng"]
+        set_random_states(states[self.rank] if len(states) == self.world_size else states[0])
         self.state = TrainState(
             step=training["step"],
             position=Position(training["epoch"], training["batch_in_epoch"]),
@@ -294,6 +293,17 @@ class Trainer:
     def predict_all(self, potential: Potential, dataset) -> Predictions:
         indices = list(range(len(dataset)))
         return predict_dataset(potential, dataset, indices, self.config.eval_batch_size, self.config.loss.forces_mode)
+
+
+def random_states() -> dict[str, Any]:
+    """This process's torch RNG states (CPU and CUDA)."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_random_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["cpu"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def resolve_device(name: str) -> torch.device:
