@@ -156,6 +156,7 @@ def placed(slab: Atoms, gas: Atoms, binding: np.ndarray, angle: float, kind: str
     adsorbate.set_tags(2)
     system = slab.copy()
     system += adsorbate
+    system.info.pop("adsorbate_info", None)  # ASE's site table: a dict that extxyz cannot store
     system.info.update(site=kind, angle=angle)
     return system
 

@@ -18,7 +18,7 @@ from ase import Atoms, units
 from ase.io.trajectory import Trajectory
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
 from eqv2.calculator import Calculator
@@ -55,6 +55,13 @@ class MDResult:
         return float(np.abs(self.total_energies - self.total_energies[0]).max() / len(self.atoms))
 
 
+def draw_momenta(atoms: Atoms, temperature_k: float, seed: int) -> None:
+    """Maxwell-Boltzmann momenta at ``temperature_k``, no centre-of-mass motion, zero on FixAtoms atoms."""
+    thermal = np.sqrt(atoms.get_masses()[:, None] * units.kB * temperature_k)  # [N, 1]
+    atoms.set_momenta(np.random.default_rng(seed).normal(size=(len(atoms), 3)) * thermal)
+    Stationary(atoms)
+
+
 def integrator(
     atoms: Atoms, ensemble: str, timestep_fs: float, temperature_k: float, friction_per_fs: float, seed: int
 ):
@@ -67,6 +74,7 @@ def integrator(
             timestep=timestep_fs * units.fs,
             temperature_K=temperature_k,
             friction=friction_per_fs / units.fs,
+            fixcm=False,
             rng=np.random.default_rng(seed),
         )
     raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
@@ -95,8 +103,7 @@ def run_md(
     atoms = atoms.copy()
     atoms.calc = Calculator(potential, forces=forces)
     if not atoms.get_momenta().any():
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=np.random.default_rng(seed))
-        Stationary(atoms)
+        draw_momenta(atoms, temperature_k, seed)
     dynamics: MolecularDynamics = integrator(atoms, ensemble, timestep_fs, temperature_k, friction_per_fs, seed)
     record: list[tuple[float, float, float, float]] = []
 
@@ -106,12 +113,12 @@ def run_md(
 
     dynamics.attach(observe, interval=interval)
     writer = Trajectory(trajectory, "w", atoms) if trajectory else None
-    if writer:
+    if writer is not None:
         dynamics.attach(writer.write, interval=interval)
     try:
         dynamics.run(steps)
     finally:
-        if writer:
+        if writer is not None:
             writer.close()
     columns = np.array(record).T  # [4, T]
     return MDResult(atoms, *columns)

@@ -21,6 +21,7 @@ def slab_with_adsorbate(seed: int, adsorbate: str = "O") -> Atoms:
     """Cu(111) 2x2x3 with the bottom layer fixed and a rattled adsorbate on top (13-14 atoms)."""
     slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
     add_adsorbate(slab, molecule(adsorbate) if adsorbate == "OH" else adsorbate, height=1.9, position="fcc")
+    slab.info.clear()  # ASE's adsorbate-site table, which extxyz cannot store
     slab.set_tags(np.where(slab.positions[:, 2] < slab.positions[:12, 2].min() + 0.1, 0, 1))
     slab.set_constraint(FixAtoms(mask=slab.get_tags() == 0))
     slab.rattle(0.05, seed=seed)
