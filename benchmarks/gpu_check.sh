@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU check of issue 6, for a machine with an NVIDIA GPU (about 8 minutes on an H100):
+# eqv2 against the reference (when fairchem-core 1.10.0 imports there) on CUDA, in float32 and with
+# bf16 autocast, inference and training, plus bitwise determinism. Markdown goes to stdout and $OUT.
+#
+# Packages the GPU machine lacks travel as wheels in .whl/ (ase, vesin; fairchem-core and its plain
+# imports for the reference), installed into /tmp/site; torch_scatter/torch_sparse are our stand-ins.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/gpu_out}
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD:$PWD/benchmarks/reference_standins:${PYTHONPATH:-}"
+export PYTHONUNBUFFERED=1
+nvidia-smi -L
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+python3 -W ignore -m benchmarks.speed --device cuda --sections inference,training,flops,determinism --repeats 5 \
+  | tee "$OUT/gpu_fp32.md"
+python3 -W ignore -m benchmarks.speed --device cuda --precision bf16 --sections inference,training --repeats 5 \
+  | tee "$OUT/gpu_bf16.md"

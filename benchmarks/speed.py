@@ -1,0 +1,407 @@
+"""Speed and memory of eqv2 against the reference (fairchem-core 1.10.0), side by side in one run.
+
+    python -m benchmarks.speed                       # every section; the reference where .refenv exists
+    python -m benchmarks.speed --sections inference,training --repeats 3
+
+Sections:
+- inference: oc20-31M, eval, no autograd, on a 38-atom slab, a batch of 8 slabs and a ~600-atom slab;
+- training: forward, loss sum |E| + sum |F|, backward; batch of 8; oc20-31M;
+- lmax: time per forward against lmax = 2, 4, 6, 8, 10 (mmax 2, other sizes of oc20-31M), fitted exponent;
+- atoms: time per forward against the number of atoms (40 to 2,000), fitted exponent;
+- flops: achieved FLOP/s of a 31M forward (torch.utils.flop_counter) against a dense float32 matmul;
+- determinism: whether two identical eqv2 calls give bitwise the same energies and forces.
+
+Every measurement runs in its own process (`one` sub-command) so that peak RSS is its own. Both
+sides load the same weights: the reference's random initial weights, saved once as a fairchem
+checkpoint that eqv2 loads. The reference runs with `.refenv/bin/python` (benchmarks/install_reference.sh);
+"reference" is its standard prediction path (autograd on inside forward, as OCPCalculator runs it),
+"reference no-grad" its true no-grad path. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_PYTHON = ROOT / ".refenv" / "bin" / "python"
+SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")
+# Set once from the command line and used by every measurement.
+OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None}
+INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
+# The reference's standard path needs > 24 GB at ~600 atoms (issue 6); it is not run there.
+REFERENCE_STANDARD_SKIPS = {"slab_600"}
+
+
+def atoms_for(case: str):
+    from benchmarks import structures
+
+    if case == "slab_38":
+        return [structures.slab_38()]
+    if case == "batch_8":
+        return structures.slab_batch_8()
+    if case.startswith("slab_"):
+        return [structures.big_slab(n_atoms=int(case.split("_")[1]))]
+    raise ValueError(case)
+
+
+def peak_memory_gib(device: str) -> float:
+    """Peak resident memory of this process (CPU) or peak allocated GPU memory (CUDA), GiB."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_seconds(function, repeats: int, device: str = "cpu") -> float:
+    function()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def autocast(device: str, precision: str):
+    """bf16 autocast when asked, else a no-op context."""
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def reference_python() -> str | None:
+    """The interpreter that runs the reference: .refenv's, or this one when fairchem imports here."""
+    if REFERENCE_PYTHON.exists():
+        return str(REFERENCE_PYTHON)
+    from benchmarks import reference_model
+
+    return sys.executable if reference_model.reference_available() else None
+
+
+def eqv2_step(
+    checkpoint: str | None, case: str, mode: str, overrides: dict, device: str = "cpu", precision: str = "fp32"
+):
+    """A zero-argument function running one eqv2 inference or training step (graph included)."""
+    import eqv2
+    from eqv2.batch import Structure
+    from eqv2.model import EquiformerV2
+    from eqv2.potential import Potential
+
+    if checkpoint:
+        potential = eqv2.load(checkpoint)
+    else:
+        torch.manual_seed(0)
+        potential = Potential(EquiformerV2.from_preset("oc20-31M", **overrides).eval())
+    potential = potential.to(device)
+    structures = [Structure.from_atoms(a) for a in atoms_for(case)]
+
+    def infer():
+        with torch.inference_mode(), autocast(device, precision):
+            potential.model(potential.collate(structures))
+
+    def train():
+        potential.model.zero_grad(set_to_none=True)
+        with autocast(device, precision):
+            outputs = potential.model(potential.collate(structures))
+        (outputs["energy"].float().abs().sum() + outputs["forces"].float().abs().sum()).backward()
+
+    return infer if mode == "inference" else train
+
+
+def reference_step(checkpoint: str, case: str, mode: str, device: str = "cpu", precision: str = "fp32"):
+    from benchmarks import reference_model
+
+    state = torch.load(checkpoint, weights_only=True)
+    attributes = state["config"]["model_attributes"]
+    model = reference_model.build_reference_model(attributes, seed=None)
+    model.load_state_dict({k[len("module.") :]: v for k, v in state["state_dict"].items()})
+    model = model.to(device)
+    atoms = atoms_for(case)
+    if mode == "training":
+
+        def train():
+            model.zero_grad(set_to_none=True)
+            with autocast(device, precision):
+                outputs = model(reference_model.atoms_to_batch(atoms).to(device))
+            (outputs["energy"].float().abs().sum() + outputs["forces"].float().abs().sum()).backward()
+
+        return train
+    model.direct_forces = mode == "inference-nograd"  # the flag its grad-enabling decorator checks
+
+    def infer():
+        with torch.no_grad(), autocast(device, precision):
+            model(reference_model.atoms_to_batch(atoms).to(device))
+
+    return infer
+
+
+def run_one(args: argparse.Namespace) -> None:
+    """Sub-command `one`: a single measurement, printed as one JSON line."""
+    overrides = json.loads(args.overrides)
+    if args.implementation == "eqv2":
+        step = eqv2_step(args.checkpoint, args.case, args.mode, overrides, args.device, args.precision)
+    else:
+        step = reference_step(args.checkpoint, args.case, args.mode, args.device, args.precision)
+    seconds = median_seconds(step, args.repeats, args.device)
+    print(json.dumps({"seconds": seconds, "peak_rss_gib": peak_memory_gib(args.device)}))
+
+
+def measure(
+    python: Path | str | None,
+    implementation: str,
+    case: str,
+    mode: str,
+    repeats: int,
+    checkpoint: str | None,
+    overrides: dict | None = None,
+) -> dict:
+    command = [
+        str(python),
+        "-W",
+        "ignore",
+        "-m",
+        "benchmarks.speed",
+        "one",
+        "--implementation",
+        implementation,
+        "--case",
+        case,
+        "--mode",
+        mode,
+        "--repeats",
+        str(repeats),
+        "--overrides",
+        json.dumps(overrides or {}),
+        "--device",
+        OPTIONS["device"],
+        "--precision",
+        OPTIONS["precision"],
+    ]
+    if checkpoint:
+        command += ["--checkpoint", checkpoint]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
+    if result.returncode != 0:
+        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def shared_checkpoint(directory: str) -> str | None:
+    """The reference's oc20-31M initial weights as a fairchem checkpoint, or None without the reference."""
+    python = OPTIONS["reference_python"]
+    if python is None:
+        return None
+    path = Path(directory) / "oc20-31M-reference.pt"
+    code = (
+        "import sys, torch; from benchmarks import reference_model as r; from eqv2.model import load_preset; "
+        "a = load_preset('oc20-31M'); m = r.build_reference_model(a, seed=0); "
+        "r.save_reference_checkpoint(m, sys.argv[1], a)"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [python, "-W", "ignore", "-c", code, str(path)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    return str(path) if result.returncode == 0 else None
+
+
+def cell(result: dict, key: str, digits: int = 2) -> str:
+    return "-" if key not in result else f"{result[key]:.{digits}f}"
+
+
+def ratio(numerator: dict, denominator: dict, key: str) -> str:
+    if key not in numerator or key not in denominator:
+        return "-"
+    return f"{numerator[key] / denominator[key]:.2f}x"
+
+
+def section_inference(repeats: int, checkpoint: str | None) -> None:
+    print("\n### Inference (oc20-31M, eval, no autograd)\n")
+    print(
+        "| case | atoms | eqv2 s | ref s | ref no-grad s | speed-up vs ref | vs no-grad | eqv2 RSS GiB | ref RSS GiB "
+        "| ref no-grad RSS GiB | memory vs ref | vs no-grad |"
+    )
+    print("| --- " * 12 + "|")
+    for case in INFERENCE_CASES:
+        atoms = sum(map(len, atoms_for(case)))
+        ours = measure(sys.executable, "eqv2", case, "inference", repeats, checkpoint)
+        theirs = theirs_nograd = {}
+        if checkpoint:
+            if case not in REFERENCE_STANDARD_SKIPS:
+                theirs = measure(OPTIONS["reference_python"], "reference", case, "inference", repeats, checkpoint)
+            theirs_nograd = measure(
+                OPTIONS["reference_python"], "reference", case, "inference-nograd", repeats, checkpoint
+            )
+        memory = ratio(ours, theirs, "peak_rss_gib")
+        memory_nograd = ratio(ours, theirs_nograd, "peak_rss_gib")
+        print(
+            f"| {case} | {atoms} | {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | "
+            f"{cell(theirs_nograd, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
+            f"{ratio(theirs_nograd, ours, 'seconds')} | {cell(ours, 'peak_rss_gib')} | "
+            f"{cell(theirs, 'peak_rss_gib')} | {cell(theirs_nograd, 'peak_rss_gib')} | {memory} | {memory_nograd} |"
+        )
+
+
+def section_training(repeats: int, checkpoint: str | None) -> None:
+    print("\n### Training step (oc20-31M, batch of 8 slabs, 284 atoms)\n")
+    ours = measure(sys.executable, "eqv2", "batch_8", "training", repeats, checkpoint)
+    theirs = (
+        measure(OPTIONS["reference_python"], "reference", "batch_8", "training", repeats, checkpoint)
+        if checkpoint
+        else {}
+    )
+    print("| eqv2 s | ref s | speed-up | eqv2 RSS GiB | ref RSS GiB | memory ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
+        f"{cell(ours, 'peak_rss_gib')} | {cell(theirs, 'peak_rss_gib')} | {ratio(ours, theirs, 'peak_rss_gib')} |"
+    )
+
+
+def fitted_exponent(sizes: list[float], seconds: list[float]) -> float:
+    """Slope of log(time) against log(size), least squares."""
+    return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
+
+
+def section_lmax(repeats: int) -> None:
+    print("\n### Time per forward against lmax (mmax 2, other sizes of oc20-31M; eqv2; 38-atom slab)\n")
+    print("| lmax | seconds | peak RSS GiB |")
+    print("| --- | --- | --- |")
+    values, times = [], []
+    for lmax in (2, 4, 6, 8, 10):
+        result = measure(
+            sys.executable,
+            "eqv2",
+            "slab_38",
+            "inference",
+            repeats,
+            None,
+            {"lmax_list": [lmax], "mmax_list": [2], "grid_resolution": None},
+        )
+        print(f"| {lmax} | {cell(result, 'seconds', 3)} | {cell(result, 'peak_rss_gib')} |")
+        if "seconds" in result:
+            values.append(lmax + 1)
+            times.append(result["seconds"])
+    print(f"\nFitted exponent of time against (lmax + 1), lmax 4 to 10: {fitted_exponent(values[1:], times[1:]):.2f}")
+
+
+def section_atoms(repeats: int) -> None:
+    print("\n### Time per forward against the number of atoms (oc20-31M, eqv2)\n")
+    print("| atoms | seconds | ms per atom | peak RSS GiB |")
+    print("| --- | --- | --- | --- |")
+    sizes, times = [], []
+    for requested in (40, 100, 250, 500, 1000, 2000):
+        atoms = sum(map(len, atoms_for(f"slab_{requested}")))
+        result = measure(sys.executable, "eqv2", f"slab_{requested}", "inference", max(1, repeats // 2), None)
+        per_atom = f"{1000 * result['seconds'] / atoms:.1f}" if "seconds" in result else "-"
+        print(f"| {atoms} | {cell(result, 'seconds', 3)} | {per_atom} | {cell(result, 'peak_rss_gib')} |")
+        if "seconds" in result:
+            sizes.append(atoms)
+            times.append(result["seconds"])
+    exponent = fitted_exponent(sizes[1:], times[1:])
+    print(f"\nFitted exponent of time against atoms (from the second size on): {exponent:.2f}")
+
+
+def section_flops(repeats: int) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = OPTIONS["device"]
+    step = eqv2_step(None, "slab_38", "inference", {}, device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    flops = counter.get_total_flops()
+    seconds = median_seconds(step, repeats, device)
+    size = 2048 if device == "cpu" else 8192
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    matmul_flops = 2 * size**3 / median_seconds(lambda: a @ b, 5, device)
+    achieved = flops / seconds
+    print("\n### Achieved FLOP/s (oc20-31M forward, 38-atom slab, eqv2)\n")
+    print(
+        f"{flops / 1e9:.1f} GFLOP in {seconds:.3f} s = {achieved / 1e9:.1f} GFLOP/s; dense float32 matmul: "
+        f"{matmul_flops / 1e9:.1f} GFLOP/s ({size}^3); fraction {achieved / matmul_flops:.2f}"
+    )
+
+
+def section_determinism() -> None:
+    import eqv2
+    from eqv2.batch import Structure
+    from eqv2.model import EquiformerV2
+
+    device = OPTIONS["device"]
+    torch.manual_seed(0)
+    potential = eqv2.Potential(EquiformerV2.from_preset("oc20-31M").eval()).to(device)
+    batch = potential.collate([Structure.from_atoms(a) for a in atoms_for("batch_8")])
+    print("\n### Determinism (oc20-31M, batch of 8, eqv2)\n")
+    for mode in ("direct", "conservative"):
+        first, second = potential(batch, forces=mode), potential(batch, forces=mode)
+        same = all(torch.equal(first[key], second[key]) for key in first)
+        difference = max((first[key] - second[key]).abs().max().item() for key in first)
+        print(f"- {mode} forces: bitwise identical: {same} (max difference {difference:.1e})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="command")
+    one = subparsers.add_parser("one")
+    one.add_argument("--implementation", choices=("eqv2", "reference"), required=True)
+    one.add_argument("--case", required=True)
+    one.add_argument("--mode", choices=("inference", "inference-nograd", "training"), required=True)
+    one.add_argument("--repeats", type=int, default=3)
+    one.add_argument("--checkpoint", default=None)
+    one.add_argument("--overrides", default="{}")
+    for subparser in (parser, one):
+        subparser.add_argument("--device", default="cpu")
+        subparser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if args.command == "one":
+        run_one(args)
+        return
+    sections = args.sections.split(",")
+    OPTIONS.update(device=args.device, precision=args.precision, reference_python=reference_python())
+    print(
+        f"{date.today()}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, device {args.device}, {args.precision}, median of {args.repeats}; "
+        f"reference: {'yes' if OPTIONS['reference_python'] else 'not importable'}; command: python -m benchmarks.speed "
+        f"--sections {args.sections} --repeats {args.repeats} --device {args.device} --precision {args.precision}"
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        checkpoint = shared_checkpoint(directory) if {"inference", "training"} & set(sections) else None
+        if "inference" in sections:
+            section_inference(args.repeats, checkpoint)
+        if "training" in sections:
+            section_training(args.repeats, checkpoint)
+    if "lmax" in sections:
+        section_lmax(args.repeats)
+    if "atoms" in sections:
+        section_atoms(args.repeats)
+    if "flops" in sections:
+        section_flops(args.repeats)
+    if "determinism" in sections:
+        section_determinism()
+
+
+if __name__ == "__main__":
+    main()
