@@ -12,7 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", help="labelled structure files (extxyz, .db, .aselmdb, ...)")
     parser.add_argument("--json", default=None, help="write the metrics to this JSON file")
     parser.add_argument("--parity", default=None, help="write a parity plot (PNG) of energies and forces")
-    parser.add_argument("--forces", choices=("direct", "conservative"), default="direct")
+    parser.add_argument(
+        "--forces",
+        choices=("direct", "conservative"),
+        default=None,
+        help="default: direct when the model has a force head, else conservative",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
@@ -25,11 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from eqv2.train.metrics import compute_metrics, predict_dataset
 
     potential = load(args.checkpoint, device=args.device)
+    forces = args.forces or ("direct" if potential.model.force_head is not None else "conservative")
     options = ReadOptions(args.energy_key, args.forces_key, required_labels=("energy", "forces"))
     dataset = open_dataset(args.data, options)
-    predictions = predict_dataset(
-        potential, dataset, list(range(len(dataset))), args.batch_size, args.forces, progress=True
-    )
+    predictions = predict_dataset(potential, dataset, list(range(len(dataset))), args.batch_size, forces, progress=True)
     metrics = compute_metrics(predictions)
     print(format_table(metrics, " ".join(args.data)))
     if args.json:

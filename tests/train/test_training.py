@@ -140,3 +140,13 @@ def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         save_atomically({"step": torch.tensor(2)}, path)
     assert int(torch.load(path, weights_only=True)["step"]) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_fine_tune_from_a_fairchem_checkpoint(make_config, tmp_path):
+    source = Path(__file__).parents[1] / "fixtures/reference/tiny_plain_s2_L3M3/eqv2_tiny_plain_s2_L3M3_oc20.pt"
+    config = make_config(optim={"max_steps": 2}, eval_every=2)
+    config["model"] = {"init_from": str(source), "reinit_heads": True}
+    train(config_from_dict(config), tmp_path)
+    tuned = eqv2.load(tmp_path / "best.pt")
+    assert tuned.model.config.to_dict() == eqv2.load(source).model.config.to_dict()
+    assert tuned.statistics.element_references is not None  # refit on the new data
