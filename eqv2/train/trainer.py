@@ -125,7 +125,7 @@ class Trainer:
         while self.state.step < end:
             lr = self.train_step(stream, window)
             if progress:
-                progress.advance(1, f"loss {window['loss'] / max(1.0, window['steps']):.4f} lr {lr:.2e}")
+                progress.advance(1, self.status(window, time.monotonic() - window_start, lr))
             if self.state.step % config.eval_every == 0 or self.state.step == end:
                 row = self.evaluate_and_save(window, time.monotonic() - window_start, lr)
                 window = dict.fromkeys(window, 0.0)
@@ -136,6 +136,12 @@ class Trainer:
         if self.logbook:
             self.logbook.close()
         return row
+
+    def status(self, window: dict[str, float], seconds: float, lr: float) -> str:
+        """Loss, learning rate and throughput since the last evaluation, for the progress bar."""
+        loss = window["loss"] / max(1.0, window["steps"])
+        rate = window["structures"] * self.world_size / max(seconds, 1e-9)
+        return f"loss {loss:.4f} lr {lr:.2e} {rate:.1f} structures/s"
 
     def train_step(self, stream, window: dict[str, float]) -> float:
         """One optimizer step over ``grad_accumulation`` micro-batches; returns the learning rate used."""
