@@ -15,6 +15,7 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 export PYTHONPATH="$PWD:$PWD/benchmarks/reference_standins:${PYTHONPATH:-}"
 export PYTHONUNBUFFERED=1
+export CUBLAS_WORKSPACE_CONFIG=:4096:8  # needed by torch.use_deterministic_algorithms on CUDA
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 python3 -W ignore -m benchmarks.speed --device cuda --sections inference,training,flops,determinism --repeats 5 \

@@ -196,10 +196,11 @@ def measure(
     ]
     if checkpoint:
         command += ["--checkpoint", checkpoint]
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment_with_root())
     if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
+        error = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
+        print(f"<!-- {implementation} {case} {mode}: {error} -->")
+        return {"error": error}
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -214,15 +215,20 @@ def shared_checkpoint(directory: str) -> str | None:
         "a = load_preset('oc20-31M'); m = r.build_reference_model(a, seed=0); "
         "r.save_reference_checkpoint(m, sys.argv[1], a)"
     )
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [python, "-W", "ignore", "-c", code, str(path)],
         cwd=ROOT,
-        env=environment,
+        env=environment_with_root(),
         capture_output=True,
         text=True,
     )
     return str(path) if result.returncode == 0 else None
+
+
+def environment_with_root() -> dict[str, str]:
+    """This environment with the repository root first on PYTHONPATH."""
+    paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def cell(result: dict, key: str, digits: int = 2) -> str:
@@ -353,11 +359,17 @@ def section_determinism() -> None:
     potential = eqv2.Potential(EquiformerV2.from_preset("oc20-31M").eval()).to(device)
     batch = potential.collate([Structure.from_atoms(a) for a in atoms_for("batch_8")])
     print("\n### Determinism (oc20-31M, batch of 8, eqv2)\n")
-    for mode in ("direct", "conservative"):
-        first, second = potential(batch, forces=mode), potential(batch, forces=mode)
-        same = all(torch.equal(first[key], second[key]) for key in first)
-        difference = max((first[key] - second[key]).abs().max().item() for key in first)
-        print(f"- {mode} forces: bitwise identical: {same} (max difference {difference:.1e})")
+    for deterministic in (False, True):
+        torch.use_deterministic_algorithms(deterministic)
+        for mode in ("direct", "conservative"):
+            first, second = potential(batch, forces=mode), potential(batch, forces=mode)
+            same = all(torch.equal(first[key], second[key]) for key in first)
+            difference = max((first[key] - second[key]).abs().max().item() for key in first)
+            print(
+                f"- torch.use_deterministic_algorithms({deterministic}), {mode} forces: bitwise identical: {same} "
+                f"(max difference {difference:.1e})"
+            )
+    torch.use_deterministic_algorithms(False)
 
 
 def main() -> None:
