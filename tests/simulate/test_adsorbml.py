@@ -11,6 +11,7 @@ from eqv2.simulate.adsorbml import anomaly, placements, screen
 
 def clean_slab(builder=fcc111) -> "ase.Atoms":
     slab = builder("Cu", size=(2, 2, 3), vacuum=6.0)
+    slab.info.clear()  # ASE's adsorbate-site table, which extxyz cannot store
     slab.set_constraint(FixAtoms(mask=slab.positions[:, 2] < slab.positions[:, 2].mean()))
     return slab
 
