@@ -42,7 +42,6 @@ class DataConfig:
     energy_key: str = "energy"
     forces_key: str = "forces"
     stress_key: str = "stress"
-    num_workers: int = 0  # DataLoader worker processes per rank
 
 
 @dataclass
