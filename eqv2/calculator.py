@@ -20,7 +20,11 @@ class Calculator(AseCalculator):
     Args:
         potential: a `Potential` or the path of a checkpoint `eqv2.load` accepts.
         device, dtype: where and in which precision to run (default: CPU, the checkpoint's dtype).
-        forces: "direct" (the network's force head, as the paper) or "conservative" (-dE/dr).
+        forces: "direct" (the network's force and stress heads, as the paper; stress from the strain
+            derivative when there is no stress head) or "conservative" (-dE/dr and (1/V) dE/de).
+
+    With a stress head and direct forces, every calculation on a cell with volume also stores the
+    stress, which costs nothing extra.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -46,9 +50,11 @@ class Calculator(AseCalculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         structure = Structure.from_atoms(self.atoms, name=self.atoms.get_chemical_formula())
-        want_stress = "stress" in properties
-        if want_stress and (not self.atoms.pbc.any() or abs(self.atoms.cell.volume) < 1e-12):
+        has_volume = self.atoms.pbc.any() and abs(self.atoms.cell.volume) >= 1e-12
+        if "stress" in properties and not has_volume:
             raise PropertyNotImplementedError("stress needs a periodic cell with nonzero volume")
+        free_stress = self.force_mode == "direct" and self.potential.has_stress_head and has_volume
+        want_stress = "stress" in properties or free_stress
         batch = self.potential.collate([structure])
         results = self.potential(batch, forces=self.force_mode, stress=want_stress)
         energy = float(results["energy"][0])

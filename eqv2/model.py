@@ -7,8 +7,12 @@ Data flow for a `Batch` with N atoms, E edges, G structures, K = (lmax+1)^2, C =
     x [N, K, C] = element embedding at l = 0 + edge-degree embedding
     num_layers x (x += attention(norm(x)); x += ffn(norm(x)))
     x = norm(x)
-    energy [G] = sum over atoms of energy_head(x)[:, 0, 0] / avg_num_nodes
+    energy [G] = sum over atoms of energy_head(x)[:, 0, 0] / avg_num_nodes   (or the mean per atom)
     forces [N, 3] = force_head(x)[:, 1:4, 0]   (the degree-1 coefficients are Cartesian x, y, z)
+    stress_isotropic [G, 1], stress_anisotropic [G, 5] = stress_head(x)   (models with a stress head)
+
+The DeNS backbone (``dens_force_encoding``) adds the biases of its force and noise-level encodings to
+degree 0 of x before the edge-degree embedding; their inputs are zero outside DeNS training.
 
 Outputs are in the units the network was trained in (normalized); `eqv2.Potential` turns them into
 eV, eV/Å and eV/Å^3.
@@ -34,6 +38,7 @@ from eqv2.nn.feed_forward import FeedForward
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.norms import equivariant_norm
+from eqv2.nn.rank2_head import Rank2StressHead
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
 
@@ -132,7 +137,8 @@ class EquiformerV2(nn.Module):
     """The EquiformerV2 network. Keyword arguments are those of fairchem's ``equiformer_v2`` model.
 
     ``forward(batch)`` returns ``{"energy": [G], "node_energy": [N], "forces": [N, 3]}`` (forces only
-    with ``regress_forces``), in normalized training units.
+    with ``regress_forces``), plus ``"stress_isotropic": [G, 1]`` and ``"stress_anisotropic": [G, 5]``
+    with ``stress_head``, in normalized training units.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -165,6 +171,22 @@ class EquiformerV2(nn.Module):
         self.energy_head = build_feed_forward(config, ffn_grid, 1)
         self.force_head = (
             build_attention(config, self.layout, attention_grid, 1, 0.0) if config.regress_forces else None
+        )
+        self.force_denoising_head = (
+            build_attention(config, self.layout, attention_grid, 1, 0.0) if config.dens_denoising_block else None
+        )
+        self.stress_head = None
+        if config.stress_head:
+            self.stress_head = Rank2StressHead(
+                channels,
+                config.lmax,
+                config.norm_type,
+                config.stress_use_source_target_embedding,
+                config.stress_num_mlp_layers,
+            )
+        self.force_embedding = SO3Linear(1, channels, config.lmax) if config.dens_force_encoding else None
+        self.noise_schedule_sigma_embedding = (
+            nn.Linear(1, channels) if config.use_noise_schedule_sigma_encoding else None
         )
         self.energy_lin_ref = None
         if config.load_energy_lin_ref:
@@ -200,6 +222,9 @@ class EquiformerV2(nn.Module):
             edge_scalars = self.shared_atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
 
         scalars = self.atom_embedding(atomic_numbers)[:, None]  # [N, 1, C]
+        for encoding in (self.force_embedding, self.noise_schedule_sigma_embedding):
+            if encoding is not None:
+                scalars = scalars + encoding.bias  # DeNS encodings of zero input
         x = torch.cat([scalars, scalars.new_zeros(scalars.shape[0], self.layout.num_full - 1, scalars.shape[2])], 1)
         x = x + self.edge_degree_embedding(atomic_numbers, edge_scalars, edge_index, rotation)
         for block in self.blocks:
@@ -207,13 +232,22 @@ class EquiformerV2(nn.Module):
         x = self.final_norm(x)  # [N, K, C]
 
         node_energy = self.energy_head(x)[:, 0, 0]
-        energy = sum_over_targets(node_energy, batch.graph_index, batch.num_graphs) / self.config.energy_rescale
+        energy = sum_over_targets(node_energy, batch.graph_index, batch.num_graphs) / self.energy_divisor(batch)
         if self.config.use_energy_lin_ref:
             energy = energy + sum_over_targets(self.energy_lin_ref[atomic_numbers], batch.graph_index, batch.num_graphs)
         outputs = {"energy": energy, "node_energy": node_energy}
         if self.force_head is not None:
             outputs["forces"] = self.force_head(x, atomic_numbers, edge_scalars, edge_index, rotation)[:, 1:4, 0]
+        if self.stress_head is not None:
+            isotropic, anisotropic = self.stress_head(x, vectors, edge_index, batch.graph_index, batch.num_graphs)
+            outputs["stress_isotropic"], outputs["stress_anisotropic"] = isotropic, anisotropic
         return outputs
+
+    def energy_divisor(self, batch: Batch) -> Tensor | float:
+        """avg_num_nodes for the "sum" reduction, the atom counts [G] for "mean"."""
+        if self.config.energy_reduce == "mean":
+            return batch.num_atoms.to(batch.positions.dtype)
+        return self.config.energy_rescale
 
 
 def initialize_weights(model: nn.Module, weight_init: str) -> None:

@@ -33,6 +33,7 @@ IGNORED_KEYWORDS = frozenset(
 
 NEIGHBOR_MODES = ("strict", "shell", "reference_loose")
 GRID_RULES = ("fine", "reference")
+ENERGY_REDUCTIONS = ("sum", "mean")
 
 
 @dataclass
@@ -80,6 +81,20 @@ class EquiformerV2Config:
     # max(18, 2 (lmax + 2)), the paper's 18 up to lmax 7; "reference": fairchem's coarse rule
     # (2 (lmax+1) x (2 mmax + 1)), kept only to reproduce checkpoints trained with it.
     grid_rule: str = "fine"
+    # eqv2: energy reduction over atoms: "sum" (divided by avg_num_nodes) or "mean" (per atom).
+    energy_reduce: str = "sum"
+    # eqv2: DeNS backbone (fairchem's EqV2DeNSBackbone). Its force-encoding layer and, with
+    # use_noise_schedule_sigma_encoding, its sigma-encoding layer add their biases to degree 0
+    # (their inputs, the denoising forces and noise level, are zero outside DeNS training).
+    dens_force_encoding: bool = False
+    use_noise_schedule_sigma_encoding: bool = False
+    # eqv2: the DeNS force head's position-denoising block (weights kept; not used for predictions).
+    dens_denoising_block: bool = False
+    # eqv2: the rank-2 stress head (fairchem's rank2_symmetric_head with decompose=True): isotropic
+    # and anisotropic stress from edge features; options as in fairchem.
+    stress_head: bool = False
+    stress_use_source_target_embedding: bool = False
+    stress_num_mlp_layers: int = 2
 
     @property
     def lmax(self) -> int:
@@ -143,6 +158,12 @@ class EquiformerV2Config:
             raise ValueError("use_energy_lin_ref: requires load_energy_lin_ref=True")
         if self.max_neighbors_mode is not None and self.max_neighbors_mode not in NEIGHBOR_MODES:
             raise ValueError(f"max_neighbors_mode: must be one of {NEIGHBOR_MODES}")
+        if self.energy_reduce not in ENERGY_REDUCTIONS:
+            raise ValueError(f"energy_reduce: must be one of {ENERGY_REDUCTIONS}, got {self.energy_reduce!r}")
+        if self.use_noise_schedule_sigma_encoding and not self.dens_force_encoding:
+            raise ValueError("use_noise_schedule_sigma_encoding: only the DeNS backbone (dens_force_encoding) has it")
+        if self.stress_num_mlp_layers < 1:
+            raise ValueError("stress_num_mlp_layers: must be at least 1")
         if self.grid_rule not in GRID_RULES:
             raise ValueError(f"grid_rule: must be one of {GRID_RULES}")
         if self.grid_resolution is not None and (

@@ -4,6 +4,8 @@
     forces [N, 3] (eV/Å) = std_F * network_forces + mean_F         ("direct": the force head)
                          = -dE/dr                                   ("conservative": autograd)
     stress [G, 3, 3]     = (1/V) dE/d(strain)   (ASE sign convention, eV/Å^3; needs a cell with volume)
+                         = iso I/sqrt(3) + sum_k aniso_k B_k    ("direct", models with a stress head;
+                           iso, aniso = std * network + mean, per part; see `eqv2.nn.rank2_head`)
 
 Forces and stress by autograd share one function, `energy_and_derivatives`, used for training and
 inference alike.
@@ -21,8 +23,14 @@ from torch import Tensor, nn
 from eqv2.batch import Batch, Structure, collate
 from eqv2.data.validation import validate_structure
 from eqv2.model import EquiformerV2
+from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
 
 FORCE_MODES = ("direct", "conservative")
+NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
+
+
+def denormalize(values: Tensor, normalizer: Normalizer) -> Tensor:
+    return values * normalizer.std + normalizer.mean
 
 
 @dataclass
@@ -39,6 +47,8 @@ class TargetStatistics:
 
     energy: Normalizer = field(default_factory=Normalizer)
     forces: Normalizer = field(default_factory=Normalizer)
+    stress_isotropic: Normalizer = field(default_factory=Normalizer)  # one mean/std for the [G, 1] part
+    stress_anisotropic: Normalizer = field(default_factory=Normalizer)  # one mean/std for all 5 components
     element_references: list[float] | None = None  # eV per atom, indexed by atomic number
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,11 +56,8 @@ class TargetStatistics:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TargetStatistics:
-        return cls(
-            energy=Normalizer(**values.get("energy", {})),
-            forces=Normalizer(**values.get("forces", {})),
-            element_references=values.get("element_references"),
-        )
+        normalizers = {name: Normalizer(**values.get(name, {})) for name in NORMALIZED_TARGETS}
+        return cls(**normalizers, element_references=values.get("element_references"))
 
 
 class Potential(nn.Module):
@@ -106,12 +113,23 @@ class Potential(nn.Module):
             energy = energy + torch.zeros_like(energy).index_add(0, batch.graph_index, per_atom)
         return energy
 
+    def physical_stress(self, outputs: dict[str, Tensor]) -> Tensor:
+        """The stress head's isotropic [G, 1] and anisotropic [G, 5] parts -> [G, 3, 3] eV/Å^3."""
+        isotropic = denormalize(outputs["stress_isotropic"], self.statistics.stress_isotropic)
+        anisotropic = denormalize(outputs["stress_anisotropic"], self.statistics.stress_anisotropic)
+        return symmetric_tensor_from_irreps(isotropic, anisotropic)
+
+    @property
+    def has_stress_head(self) -> bool:
+        return self.model.stress_head is not None
+
     def energy_and_derivatives(
         self, batch: Batch, forces: bool = False, stress: bool = False, create_graph: bool = False
     ) -> dict[str, Tensor]:
         """Energy [G] in eV and, by autograd, forces -dE/dr [N, 3] and stress (1/V) dE/de [G, 3, 3].
 
-        Also returns the network's direct forces (eV/Å) under "direct_forces" when it has a force head.
+        Also returns the network's direct forces (eV/Å) under "direct_forces" and direct stress
+        (eV/Å^3) under "direct_stress" when it has those heads.
         """
         positions = batch.positions.detach().requires_grad_(forces)
         cell = batch.cell
@@ -127,7 +145,9 @@ class Potential(nn.Module):
         energy = self.physical_energy(outputs["energy"], batch)
         results = {"energy": energy}
         if "forces" in outputs:
-            results["direct_forces"] = outputs["forces"] * self.statistics.forces.std + self.statistics.forces.mean
+            results["direct_forces"] = denormalize(outputs["forces"], self.statistics.forces)
+        if "stress_isotropic" in outputs:
+            results["direct_stress"] = self.physical_stress(outputs)
         inputs = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
         if inputs:
             gradients = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph)
@@ -139,19 +159,27 @@ class Potential(nn.Module):
         return results
 
     def forward(self, batch: Batch, forces: str = "direct", stress: bool = False) -> dict[str, Tensor]:
-        """Energy [G], forces [N, 3] and (if ``stress``) stress [G, 3, 3] in eV, eV/Å, eV/Å^3."""
+        """Energy [G], forces [N, 3] and (if ``stress``) stress [G, 3, 3] in eV, eV/Å, eV/Å^3.
+
+        ``forces="direct"`` takes forces from the force head and stress from the stress head when the
+        model has one (else from the strain derivative); ``"conservative"`` takes both from autograd.
+        """
         if forces not in FORCE_MODES:
             raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
         if forces == "direct" and self.model.force_head is None:
             raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
         conservative = forces == "conservative"
-        if not conservative and not stress:
+        strain_stress = stress and (conservative or not self.has_stress_head)
+        if not conservative and not strain_stress:
             with torch.no_grad():
                 results = self.energy_and_derivatives(batch)
         else:
             with torch.enable_grad():
-                results = self.energy_and_derivatives(batch, forces=conservative, stress=stress)
+                results = self.energy_and_derivatives(batch, forces=conservative, stress=strain_stress)
         if not conservative:
             results["forces"] = results["direct_forces"]
+        if stress and not strain_stress:
+            results["stress"] = results["direct_stress"]
         results.pop("direct_forces", None)
+        results.pop("direct_stress", None)
         return {key: value.detach() for key, value in results.items()}
