@@ -5,10 +5,12 @@ eqv2's own format is a ``torch.save`` of plain data, readable with ``torch.load(
     {"format": "eqv2", "version": 1,
      "model_config": {...EquiformerV2Config fields...},
      "state_dict": {name: tensor},
-     "statistics": {"energy": {"mean", "std"}, "forces": {"mean", "std"}, "element_references": [...] | None},
+     "statistics": {"energy": {"mean", "std"}, "forces": {...}, "stress_isotropic": {...},
+                    "stress_anisotropic": {...}, "element_references": [...] | None},
      "metadata": {...}}
 
-`load` also reads fairchem-core 1.x EquiformerV2 checkpoints (`eqv2.compat.fairchem`).
+`load` also reads fairchem-core 1.x EquiformerV2 checkpoints: the old format (`eqv2.compat.fairchem`)
+and the hydra format (`eqv2.compat.hydra`).
 Files are written atomically: to a temporary file in the same folder, then renamed.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 import torch
 
 from eqv2.compat.fairchem import load_fairchem_checkpoint, load_strict
+from eqv2.compat.hydra import is_hydra_config, load_hydra_checkpoint
 from eqv2.model import EquiformerV2
 from eqv2.potential import Potential, TargetStatistics
 
@@ -53,6 +56,10 @@ def potential_from_checkpoint(checkpoint: dict[str, Any], source: str = "") -> P
         model.eval()
         statistics = TargetStatistics.from_dict(checkpoint.get("statistics", {}))
         return Potential(model, statistics, checkpoint.get("metadata"))
+    if isinstance(checkpoint.get("config"), dict) and is_hydra_config(checkpoint["config"]):
+        if "state_dict" not in checkpoint:
+            raise ValueError(f"{source}: fairchem checkpoint without 'state_dict'")
+        return load_hydra_checkpoint(checkpoint, source)
     if "config" in checkpoint and "state_dict" in checkpoint:
         return load_fairchem_checkpoint(checkpoint, source)
     raise ValueError(

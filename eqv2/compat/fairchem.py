@@ -6,7 +6,10 @@ A fairchem checkpoint is a dict ``{"state_dict", "config", "normalizers", ...}``
 - state-dict keys carry any number of ``module.`` prefixes; fairchem's module names are renamed to
   eqv2's here (`rename_key`); its precomputed buffers (grids, index tables, Gaussian centres) are
   checked against eqv2's own and then dropped;
-- ``normalizers`` hold ``target``/``energy`` and ``grad_target``/``forces`` with mean and std/rmsd.
+- ``normalizers`` hold ``target``/``energy`` and ``grad_target``/``forces`` (hydra checkpoints also
+  ``stress_isotropic`` and ``stress_anisotropic``) with mean and std/rmsd.
+
+Hydra checkpoints (backbone + heads) are mapped onto these names by `eqv2.compat.hydra`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from torch import Tensor
 
 from eqv2.model import EquiformerV2
-from eqv2.potential import Normalizer, Potential, TargetStatistics
+from eqv2.potential import NORMALIZED_TARGETS, Normalizer, Potential, TargetStatistics
 
 SUPPORTED_MODEL_NAMES = ("equiformer_v2", "equiformerv2")
 
@@ -37,7 +40,10 @@ _RENAMES = {
     "so3_linear_1": "linear_in",
     "so3_linear_2": "linear_out",
     "gating_linear": "gating",
+    "denoising_pos_block": "force_denoising_head",
 }
+# modules whose so2_conv_1.rad_func is eqv2's per-degree radial MLP
+_ATTENTION_MODULES = ("ga", "force_block", "denoising_pos_block")
 
 # Buffers fairchem stores that eqv2 recomputes.
 _DERIVED_BUFFER_PARTS = frozenset(
@@ -62,7 +68,7 @@ def rename_key(key: str) -> str:
         if part == "fc" and parent.isdigit():
             continue  # so2_m_conv.<m>.fc -> linear_m.<m>
         if part == "rad_func":
-            renamed.append("radial_per_degree" if parent in ("ga", "force_block") else "radial")
+            renamed.append("radial_per_degree" if parent in _ATTENTION_MODULES else "radial")
         elif part in ("source_embedding", "target_embedding"):
             renamed += ["atom_edge_embedding", part]
         elif part == "norm" and parent == "":
@@ -107,20 +113,35 @@ def check_derived_buffers(state_dict: dict[str, Tensor], model: EquiformerV2) ->
 
 
 def convert_state_dict(state_dict: dict[str, Tensor], model: EquiformerV2) -> dict[str, Tensor]:
-    """fairchem state dict -> eqv2 state dict for ``model`` (checks derived buffers, drops them)."""
-    stripped = {strip_module_prefix(key): value for key, value in state_dict.items()}
-    check_derived_buffers(stripped, model)
-    return {rename_key(key): value for key, value in stripped.items() if not is_derived_buffer(key)}
+    """fairchem state dict (old-format names, without ``module.``) -> eqv2 state dict for ``model``.
+
+    Checks the stored grids and Gaussian centres against ``model``'s, then drops every derived buffer.
+    """
+    check_derived_buffers(state_dict, model)
+    return {rename_key(key): value for key, value in state_dict.items() if not is_derived_buffer(key)}
+
+
+def reference_graph_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Model kwargs with the reference's S2 grid rule and max_neighbors rule made explicit."""
+    kwargs = dict(kwargs)
+    if kwargs.get("grid_resolution") is None:
+        kwargs["grid_rule"] = "reference"
+    if not kwargs.get("enforce_max_neighbors_strictly", True) and "max_neighbors_mode" not in kwargs:
+        kwargs["max_neighbors_mode"] = "reference_loose"
+    return kwargs
 
 
 def statistics_from_normalizers(normalizers: dict[str, Any] | None, element_references=None) -> TargetStatistics:
-    """fairchem ``normalizers`` (legacy ``target``/``grad_target``, ``std`` or ``rmsd``) -> statistics."""
+    """fairchem ``normalizers`` (legacy ``target``/``grad_target``, ``std`` or ``rmsd``) -> statistics.
+
+    Normalizers of targets eqv2 does not predict are ignored: they scale nothing it outputs.
+    """
     normalizers = dict(normalizers or {})
     legacy = {"target": "energy", "grad_target": "forces"}
     statistics = TargetStatistics()
     for key, values in normalizers.items():
         target = legacy.get(key, key)
-        if target not in ("energy", "forces"):
+        if target not in NORMALIZED_TARGETS:
             continue
         scale = values.get("rmsd", values.get("std"))
         if scale is None or "mean" not in values:
@@ -138,18 +159,22 @@ def load_fairchem_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Po
         raise ValueError(f"{source}: not a fairchem checkpoint (no 'config' dict)")
     if "state_dict" not in checkpoint:
         raise ValueError(f"{source}: fairchem checkpoint without 'state_dict'")
-    kwargs = model_kwargs(config)
-    if kwargs.get("grid_resolution") is None:
-        kwargs["grid_rule"] = "reference"
-    model = EquiformerV2(**kwargs)
-    state_dict = convert_state_dict(checkpoint["state_dict"], model)
-    load_strict(model, state_dict, source)
+    state_dict = {strip_module_prefix(key): value for key, value in checkpoint["state_dict"].items()}
+    return build_potential(model_kwargs(config), state_dict, checkpoint, source, "fairchem")
+
+
+def build_potential(
+    kwargs: dict[str, Any], state_dict: dict[str, Tensor], checkpoint: dict[str, Any], source: str, format_name: str
+) -> Potential:
+    """The `Potential` for model ``kwargs`` with fairchem weights (old-format names) and statistics."""
+    model = EquiformerV2(**reference_graph_kwargs(kwargs))
+    load_strict(model, convert_state_dict(state_dict, model), source)
     model.eval()
     references = (checkpoint.get("elementrefs") or {}).get("energy", {}).get("element_references")
     statistics = statistics_from_normalizers(checkpoint.get("normalizers"), references)
     metadata = {
         "source": source,
-        "format": "fairchem",
+        "format": format_name,
         "step": checkpoint.get("step"),
         "epoch": checkpoint.get("epoch"),
     }
