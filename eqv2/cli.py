@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("eqv2.data.cli", "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"),
     "train": ("eqv2.commands.train", "train or fine-tune a potential from a YAML config (DDP under torchrun)"),
     "eval": ("eqv2.commands.eval", "energy and force metrics of a checkpoint on labelled structures"),
+    "convert": (
+        "eqv2.commands.convert",
+        "rewrite a fairchem-core 1.x checkpoint (old or hydra format) in eqv2's format",
+    ),
 }
 
 
