@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from eqv2.so3.grids import s2_grid_matrices
 
@@ -59,11 +60,20 @@ class S2Grid(nn.Module):
 
         Computed over chunks of rows of x so that the grid values (B*A times larger than x) stay in
         cache and are never all in memory at once; the result is the same as the unchunked formula.
+        Under autograd the grid values are recomputed in backward instead of stored (checkpointing).
         """
         to_grid = self.to_grid_matrix.to(x.dtype).flatten(0, 1)  # [B*A, R]
         from_grid = self.from_grid_matrix.to(x.dtype).flatten(0, 1).transpose(0, 1)  # [R, B*A]
         chunk = max(1, GRID_CHUNK_VALUES // (to_grid.shape[0] * x.shape[2]))
-        pieces = [torch.matmul(from_grid, function(torch.matmul(to_grid, part))) for part in x.split(chunk)]
+
+        def project_apply_back(part: Tensor) -> Tensor:
+            return torch.matmul(from_grid, function(torch.matmul(to_grid, part)))
+
+        if torch.is_grad_enabled():
+            # Keep only the chunk's coefficients for backward; the grid values are recomputed.
+            pieces = [checkpoint(project_apply_back, part, use_reentrant=False) for part in x.split(chunk)]
+        else:
+            pieces = [project_apply_back(part) for part in x.split(chunk)]
         return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
 
 
