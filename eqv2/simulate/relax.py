@@ -92,7 +92,9 @@ class _Relaxation:
         """An error message when a free atom feels more than ``max_force`` eV/Å."""
         free = ~fixed_mask(self.atoms)
         largest = float(np.linalg.norm(forces[free], axis=1).max(initial=0.0))
-        return f"blew up: force {largest:.3g} eV/Å above the bound {max_force} eV/Å" if largest > max_force else None
+        if largest <= max_force:
+            return None
+        return f"{self.atoms.info['name']}: blew up: force {largest:.3g} eV/Å above the bound {max_force} eV/Å"
 
     def result(self) -> RelaxResult:
         self.atoms.info.update(converged=self.converged, steps=self.optimizer.nsteps)
@@ -118,6 +120,8 @@ def relax(
 
     ``optimizer`` is "fire" or "lbfgs"; ``fmax`` in eV/Å; ``steps`` the most optimizer steps per
     structure; ``batch_size`` caps the structures per model call (default: all running ones).
+    With ``relax_cell``, prefer ``forces="conservative"``: direct forces come from the force head,
+    the stress from the energy, and the two need not share a minimum.
     Invalid input (unknown elements, overlapping atoms, ...) raises `eqv2.data.DataError` before
     any step; problems that arise during the relaxation are flagged per structure.
     """
