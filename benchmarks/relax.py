@@ -1,6 +1,7 @@
 """Batched relaxation against ASE's optimizer of the same kind run one structure at a time.
 
-Usage: ``python benchmarks/relax.py [--checkpoint runs/demo/best.pt] [--count 32] [--optimizer fire]``
+Usage: ``python benchmarks/relax.py [--checkpoint runs/demo/best.pt] [--count 32] [--optimizer fire]
+[--evaluations-only]``
 
 Relaxes ``count`` adsorbate-on-slab systems of the built-in EMT dataset (24-30 atoms, lower half
 fixed) twice with the same potential: `eqv2.simulate.relax` (all together, one model call per
@@ -20,6 +21,7 @@ from ase import Atoms
 
 import eqv2
 from eqv2.data.emt import ADSORBATES, FACETS, METALS, SystemSpec, build_system
+from eqv2.predict import predict
 from eqv2.simulate.relax import OPTIMIZERS, relax
 
 
@@ -45,6 +47,19 @@ def one_at_a_time(potential, slabs: list[Atoms], optimizer: str, fmax: float, st
     return results
 
 
+def evaluation_times(potential, slabs: list[Atoms]) -> tuple[float, float]:
+    """Seconds for one batched evaluation of all slabs and for one `eqv2.Calculator` call per slab."""
+    start = time.perf_counter()
+    predict(potential, slabs, batch_size=len(slabs), stress=False)
+    batched = time.perf_counter() - start
+    start = time.perf_counter()
+    for slab in slabs:
+        atoms = slab.copy()
+        atoms.calc = eqv2.Calculator(potential)
+        atoms.get_forces()
+    return batched, time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="runs/demo/best.pt")
@@ -53,6 +68,7 @@ def main() -> None:
     parser.add_argument("--fmax", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--evaluations-only", action="store_true", help="time one step's model calls only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     potential = eqv2.load(args.checkpoint)
@@ -61,6 +77,11 @@ def main() -> None:
         f"{args.count} slabs ({sum(map(len, slabs))} atoms), {args.optimizer}, fmax {args.fmax}, {args.threads} threads"
     )
 
+    batched_call, single_calls = evaluation_times(potential, slabs)
+    print(f"one step's model calls: batched {batched_call:.2f} s, one at a time {single_calls:.2f} s "
+          f"({single_calls / batched_call:.2f}x)")  # fmt: skip
+    if args.evaluations_only:
+        return
     start = time.perf_counter()
     batched = relax(potential, slabs, fmax=args.fmax, steps=args.steps, optimizer=args.optimizer)
     batched_seconds = time.perf_counter() - start
