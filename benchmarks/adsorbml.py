@@ -72,9 +72,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     potential = eqv2.load(args.checkpoint)
     rng = np.random.default_rng(args.seed)
-    names = sorted(ADSORBATES)
-    specs = [SystemSpec(METALS[rng.integers(7)], FACETS[rng.integers(3)], names[rng.integers(len(names))])
-             for _ in range(args.systems)]  # fmt: skip
+    every = [SystemSpec(m, f, a) for m in METALS for f in FACETS for a in sorted(ADSORBATES)]
+    specs = [every[i] for i in rng.choice(len(every), size=args.systems, replace=False)]
     rows = []
     for spec in specs:
         row = evaluate_system(potential, spec, args, rng)
