@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = ROOT / ".refenv" / "bin" / "python"
 SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")
 # Set once from the command line and used by every measurement.
-OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None}
+OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None, "clock": "wall", "threads": 0}
 INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
 # The reference's standard path needs > 24 GB at ~600 atoms (issue 6); it is not run there.
 REFERENCE_STANDARD_SKIPS = {"slab_600"}
@@ -70,14 +70,18 @@ def synchronize(device: str) -> None:
 
 
 def median_seconds(function, repeats: int, device: str = "cpu") -> float:
+    """Median time of ``function`` after one warm-up: wall time, or this process's CPU time when
+    OPTIONS["clock"] is "process" (with one thread that equals wall time on an idle machine and is
+    less disturbed by other processes)."""
+    clock = time.process_time if OPTIONS["clock"] == "process" else time.perf_counter
     function()
     synchronize(device)
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         function()
         synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times))
 
 
@@ -193,6 +197,10 @@ def measure(
         OPTIONS["device"],
         "--precision",
         OPTIONS["precision"],
+        "--clock",
+        OPTIONS["clock"],
+        "--threads",
+        str(OPTIONS["threads"]),
     ]
     if checkpoint:
         command += ["--checkpoint", checkpoint]
@@ -385,9 +393,14 @@ def main() -> None:
     for subparser in (parser, one):
         subparser.add_argument("--device", default="cpu")
         subparser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+        subparser.add_argument("--clock", choices=("wall", "process"), default="wall")
+        subparser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    OPTIONS.update(clock=args.clock, threads=args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.command == "one":
         run_one(args)
         return
@@ -397,7 +410,8 @@ def main() -> None:
         f"{date.today()}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, device {args.device}, {args.precision}, median of {args.repeats}; "
         f"reference: {'yes' if OPTIONS['reference_python'] else 'not importable'}; command: python -m benchmarks.speed "
-        f"--sections {args.sections} --repeats {args.repeats} --device {args.device} --precision {args.precision}"
+        f"--sections {args.sections} --repeats {args.repeats} --device {args.device} --precision {args.precision} "
+        f"--clock {args.clock} --threads {args.threads}"
     )
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = shared_checkpoint(directory) if {"inference", "training"} & set(sections) else None
