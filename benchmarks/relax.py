@@ -21,7 +21,7 @@ from ase import Atoms
 
 import eqv2
 from eqv2.data.emt import ADSORBATES, FACETS, METALS, SystemSpec, build_system
-from eqv2.predict import predict
+from eqv2.prediction import predict
 from eqv2.simulate.relax import OPTIMIZERS, relax
 
 

@@ -8,6 +8,8 @@ Public API:
     Calculator            the ASE calculator
     radius_graph          periodic neighbour lists
     Structure, Batch, collate   the data contract
+    predict               batched energies, forces and stress for many structures
+    relax, run_md, screen batched relaxation, molecular dynamics, AdsorbML-style screening
 """
 
 from eqv2.batch import Batch, Structure, collate
@@ -17,17 +19,28 @@ from eqv2.graph import radius_graph
 from eqv2.model import EquiformerV2
 from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import Potential
+from eqv2.prediction import predict
+from eqv2.simulate import RelaxResult, relax
+from eqv2.simulate.adsorbml import Screening, screen
+from eqv2.simulate.md import MDResult, run_md
 
 __all__ = [
     "Batch",
     "Calculator",
     "EquiformerV2",
     "EquiformerV2Config",
+    "MDResult",
     "Potential",
+    "RelaxResult",
+    "Screening",
     "Structure",
     "collate",
     "load",
+    "predict",
     "radius_graph",
+    "relax",
+    "run_md",
     "save",
+    "screen",
 ]
 __version__ = "0.1.0"

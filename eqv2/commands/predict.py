@@ -8,7 +8,7 @@ import sys
 import ase.io
 
 from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
-from eqv2.predict import attach_results, timed_predict
+from eqv2.prediction import attach_results, timed_predict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ from ase.optimize.optimize import Optimizer
 
 from eqv2.batch import Structure
 from eqv2.potential import Potential
-from eqv2.predict import attach_results, predict
+from eqv2.prediction import attach_results, predict
 from eqv2.progress import Progress
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"fire": FIRE, "lbfgs": LBFGS}

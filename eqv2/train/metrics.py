@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eqv2.potential import Potential
-from eqv2.predict import batches, has_stress
+from eqv2.prediction import batches, has_stress
 from eqv2.progress import Progress
 
 EFWT_ENERGY = 0.02  # eV

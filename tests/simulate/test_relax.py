@@ -6,7 +6,7 @@ from ase.optimize import FIRE, LBFGS
 import eqv2
 from eqv2.cli import main
 from eqv2.data import DataError
-from eqv2.predict import predict
+from eqv2.prediction import predict
 from eqv2.simulate import relax
 
 ASE_OPTIMIZERS = {"fire": FIRE, "lbfgs": LBFGS}
