@@ -71,6 +71,11 @@ class Structure:
         )
 
 
+def stress_to_voigt(stress: np.ndarray) -> np.ndarray:
+    """[3, 3] -> ASE's Voigt order [6]: xx, yy, zz, yz, xz, xy."""
+    return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
+
+
 def _stress_to_matrix(stress: np.ndarray) -> np.ndarray:
     """ASE Voigt order (xx, yy, zz, yz, xz, xy) or a 3x3 matrix -> 3x3 matrix."""
     if stress.shape == (3, 3):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import torch
 from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
-from eqv2.batch import Structure
+from eqv2.batch import Structure, stress_to_voigt
 from eqv2.checkpoint import load
 from eqv2.potential import FORCE_MODES, Potential
 
@@ -64,7 +63,4 @@ class Calculator(AseCalculator):
             "forces": results["forces"].cpu().double().numpy(),
         }
         if want_stress:
-            stress = results["stress"][0].cpu().double().numpy()
-            self.results["stress"] = np.array(
-                [stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]]
-            )
+            self.results["stress"] = stress_to_voigt(results["stress"][0].cpu().double().numpy())

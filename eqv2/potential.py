@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from eqv2.batch import Batch, Structure, collate
 from eqv2.data.validation import validate_structure
 from eqv2.model import EquiformerV2
+from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
 
 FORCE_MODES = ("direct", "conservative")
@@ -106,11 +107,10 @@ class Potential(nn.Module):
 
     def physical_energy(self, network_energy: Tensor, batch: Batch) -> Tensor:
         """[G] network energies -> [G] eV."""
-        normalizer = self.statistics.energy
-        energy = network_energy * normalizer.std + normalizer.mean
+        energy = denormalize(network_energy, self.statistics.energy)
         if self.element_references is not None:
             per_atom = self.element_references.to(energy.dtype)[batch.atomic_numbers]
-            energy = energy + torch.zeros_like(energy).index_add(0, batch.graph_index, per_atom)
+            energy = energy + sum_over_targets(per_atom, batch.graph_index, batch.num_graphs)
         return energy
 
     def physical_stress(self, outputs: dict[str, Tensor]) -> Tensor:

@@ -9,7 +9,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from eqv2.batch import Batch, Structure
+from eqv2.batch import Batch, Structure, stress_to_voigt
 from eqv2.data.validation import DataError
 from eqv2.potential import Potential
 from eqv2.progress import Progress
@@ -108,11 +108,6 @@ def predict(
         if bar:
             bar.advance(len(group))
     return results
-
-
-def stress_to_voigt(stress: np.ndarray) -> np.ndarray:
-    """[3, 3] -> ASE's Voigt order [6]: xx, yy, zz, yz, xz, xy."""
-    return np.array([stress[0, 0], stress[1, 1], stress[2, 2], stress[1, 2], stress[0, 2], stress[0, 1]])
 
 
 def attach_results(atoms: Atoms, result: dict) -> Atoms:
