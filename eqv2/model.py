@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from eqv2.batch import Batch
 from eqv2.model_config import EquiformerV2Config
 from eqv2.nn.activations import S2Grid
-from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
+from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
 from eqv2.nn.attention import SO2GraphAttention
 from eqv2.nn.dropout import EquivariantDropout, GraphDropPath
 from eqv2.nn.embeddings import EdgeDegreeEmbedding, GaussianBasis
@@ -93,7 +93,7 @@ def edge_scalar_sizes(config: EquiformerV2Config) -> list[int]:
     """Input and hidden sizes of the radial MLPs, before per-module element embeddings."""
     sizes = [NUM_DISTANCE_BASIS, config.edge_channels, config.edge_channels]
     if config.share_atom_edge_embedding and config.use_atom_edge_embedding:
-        sizes[0] += 2 * config.edge_channels
+        return sizes_with_element_channels(sizes)
     return sizes
 
 

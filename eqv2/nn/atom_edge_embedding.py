@@ -6,6 +6,11 @@ import torch
 from torch import Tensor, nn
 
 
+def sizes_with_element_channels(radial_sizes: list[int]) -> list[int]:
+    """Radial MLP sizes [D, e, ...] when its input gains both element embeddings: [D + 2e, e, ...]."""
+    return [radial_sizes[0] + 2 * radial_sizes[-1]] + radial_sizes[1:]
+
+
 class AtomEdgeEmbedding(nn.Module):
     """[E, D] distance features -> [E, D + 2 e]: [features | emb_source(Z_j) | emb_target(Z_i)]."""
 

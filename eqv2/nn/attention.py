@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation, SmoothLeakyReLU
-from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
+from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
 from eqv2.nn.graph_ops import softmax_over_targets, sum_over_targets
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.so2_convolution import SO2Convolution
@@ -49,14 +49,13 @@ class SO2GraphAttention(nn.Module):
         self.alpha_channels = alpha_channels
         self.value_channels = value_channels
         self.lmax = layout.lmax
-        self.use_m_share_rad = use_m_share_rad
         self.use_gate_act = use_gate_act
         self.use_sep_s2_act = use_sep_s2_act
 
         self.atom_edge_embedding = None
         if use_atom_edge_embedding:
             self.atom_edge_embedding = AtomEdgeEmbedding(max_num_elements, edge_scalar_sizes[-1])
-            edge_scalar_sizes = [edge_scalar_sizes[0] + 2 * edge_scalar_sizes[-1]] + edge_scalar_sizes[1:]
+            edge_scalar_sizes = sizes_with_element_channels(edge_scalar_sizes)
 
         message_channels = 2 * sphere_channels
         self.radial_per_degree = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding
+from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.linear import RadialMLP
 from eqv2.so3.layout import CoefficientLayout
@@ -55,7 +55,7 @@ class EdgeDegreeEmbedding(nn.Module):
         self.atom_edge_embedding = None
         if use_atom_edge_embedding:
             self.atom_edge_embedding = AtomEdgeEmbedding(max_num_elements, edge_scalar_sizes[-1])
-            edge_scalar_sizes = [edge_scalar_sizes[0] + 2 * edge_scalar_sizes[-1]] + edge_scalar_sizes[1:]
+            edge_scalar_sizes = sizes_with_element_channels(edge_scalar_sizes)
         self.radial = RadialMLP(edge_scalar_sizes + [(layout.lmax + 1) * sphere_channels])
 
     def forward(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation
@@ -61,8 +62,7 @@ class FeedForward(nn.Module):
         if self.grid_mlp is not None:
             hidden = self.grid.apply(hidden, self.grid_mlp)
             if self.scalar_mlp is not None:
-                hidden = hidden.clone()
-                hidden[:, 0] = self.scalar_mlp(scalars)
+                hidden = torch.cat([self.scalar_mlp(scalars)[:, None], hidden[:, 1:]], dim=1)
         elif self.gating is not None:
             hidden = self.activation(self.gating(scalars), hidden)
         else:
