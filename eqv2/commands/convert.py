@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from eqv2.checkpoint import load, save
+from eqv2.commands.common import reports_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", help="eqv2 checkpoint to write")
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    try:
-        potential = load(args.input)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"eqv2 convert: error: {error}", file=sys.stderr)
-        return 2
+    potential = load(args.input)
     save(potential, args.output, metadata={"converted_from": str(args.input)})
     model = potential.model
     directs = (("forces", model.force_head), ("stress", model.stress_head))
