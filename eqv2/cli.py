@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adsorbml": ("eqv2.commands.adsorbml", "AdsorbML-style search for the lowest adsorption energy on a slab"),
     "data": ("eqv2.data.cli", "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"),
     "train": ("eqv2.commands.train", "train or fine-tune a potential from a YAML config (DDP under torchrun)"),
+    "experiment": (
+        "eqv2.commands.experiment",
+        "a sweep of training runs (variants x seeds) with a Markdown report and plots",
+    ),
     "eval": ("eqv2.commands.eval", "energy and force metrics of a checkpoint on labelled structures"),
     "convert": (
         "eqv2.commands.convert",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ class DataConfig:
     train: str | list[str] = ""
     val: str | list[str] = ""
     test: str | list[str] | None = None
+    # train on the first N structures of one fixed permutation (seed 0, whatever the run's seed) of the
+    # training split: every run with the same N sees the same structures, and smaller subsets nest in larger
+    train_limit: int | None = None
     energy_key: str = "energy"
     forces_key: str = "forces"
     stress_key: str = "stress"
@@ -165,15 +169,12 @@ def _dataclass_from_dict(cls: type, values: Any, prefix: str) -> Any:
     kwargs = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-            raise ConfigError(f"unknown config key {dotted!r}{hint}")
+        check_known_key(key, fields, prefix)
         annotation = fields[key].type
         if dataclasses.is_dataclass(_SECTIONS.get(annotation)):
             kwargs[key] = _dataclass_from_dict(_SECTIONS[annotation], value, f"{dotted}.")
         else:
-            _check_type(dotted, value, annotation)
+            check_type(dotted, value, annotation)
             kwargs[key] = float(value) if annotation.startswith("float") and isinstance(value, int) else value
     return cls(**kwargs)
 
@@ -205,7 +206,16 @@ def _matches(value: Any, annotation: str) -> bool:
     raise TypeError(f"unsupported annotation {annotation}")
 
 
-def _check_type(dotted: str, value: Any, annotation: str) -> None:
+def check_known_key(key: Any, known: Iterable[str], prefix: str = "") -> None:
+    """Raise `ConfigError` for a key that is not in ``known``, naming ``prefix + key`` and the closest known key."""
+    if key in known:
+        return
+    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+    raise ConfigError(f"unknown config key {prefix + str(key)!r}{hint}")
+
+
+def check_type(dotted: str, value: Any, annotation: str) -> None:
     if not any(_matches(value, option.strip()) for option in annotation.split("|")):
         raise ConfigError(f"{dotted}: expected {annotation}, got {value!r}")
 
@@ -221,8 +231,9 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError("optim.max_steps / optim.max_epochs: set exactly one")
     if optim.warmup_steps is not None and optim.warmup_epochs is not None:
         raise ConfigError("optim.warmup_steps / optim.warmup_epochs: set at most one")
-    for dotted in ("optim.batch_size", "optim.grad_accumulation", "eval_every", "eval_batch_size"):
-        if _get(config, dotted) < 1:
+    for dotted in ("optim.batch_size", "optim.grad_accumulation", "eval_every", "eval_batch_size", "data.train_limit"):
+        value = _get(config, dotted)
+        if value is not None and value < 1:
             raise ConfigError(f"{dotted}: must be at least 1")
     if len(optim.betas) != 2:
         raise ConfigError("optim.betas: expected two numbers")
@@ -240,16 +251,13 @@ def check_model_section(model: dict[str, Any]) -> None:
     types = {"preset": "str | None", "init_from": "str | None", "reinit_heads": "bool", "freeze_backbone": "bool"}
     for key, annotation in types.items():
         if key in model:
-            _check_type(f"model.{key}", model[key], annotation)
+            check_type(f"model.{key}", model[key], annotation)
     if model.get("preset") and model.get("init_from"):
         raise ConfigError("model.preset / model.init_from: set at most one")
     options = model_options(model)
     known = {f.name for f in dataclasses.fields(EquiformerV2Config)} | IGNORED_KEYWORDS
     for key in options:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f" (did you mean model.{close[0]}?)" if close else ""
-            raise ConfigError(f"unknown config key 'model.{key}'{hint}")
+        check_known_key(key, known, "model.")
     if not model.get("init_from"):
         try:
             EquiformerV2Config.from_dict(options)

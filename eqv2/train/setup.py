@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from eqv2.batch import Structure
 from eqv2.checkpoint import load
@@ -16,7 +16,7 @@ from eqv2.compat.fairchem import load_strict
 from eqv2.data import DatasetStatistics, ReadOptions, compute_statistics, open_dataset
 from eqv2.model import EquiformerV2, initialize_weights
 from eqv2.potential import Normalizer, Potential, TargetStatistics
-from eqv2.train.config import DataConfig, NormalizationConfig, TrainConfig, model_options
+from eqv2.train.config import ConfigError, DataConfig, NormalizationConfig, TrainConfig, model_options
 
 HEAD_PREFIXES = ("energy_head.", "force_head.")
 
@@ -24,6 +24,20 @@ HEAD_PREFIXES = ("energy_head.", "force_head.")
 def open_split(data: DataConfig, paths: str | list[str], required: tuple[str, ...]) -> Dataset:
     options = ReadOptions(data.energy_key, data.forces_key, data.stress_key, required_labels=required)
     return open_dataset(paths, options)
+
+
+def training_subset(dataset: Dataset, limit: int | None) -> Dataset:
+    """The first ``limit`` structures of a fixed permutation (seed 0) of ``dataset`` (all of it for None).
+
+    The permutation does not depend on the run's seed, so runs that differ only in seed see the same
+    structures, and the subset for a smaller ``limit`` lies inside the one for a larger ``limit``.
+    """
+    if limit is None:
+        return dataset
+    if limit > len(dataset):
+        raise ConfigError(f"data.train_limit: {limit} is more than the {len(dataset)} structures of data.train")
+    chosen = np.random.default_rng(0).permutation(len(dataset))[:limit]
+    return Subset(dataset, np.sort(chosen).tolist())
 
 
 def scan(dataset: Dataset) -> tuple[np.ndarray, DatasetStatistics]:

@@ -39,7 +39,7 @@ from eqv2.train.losses import loss_terms
 from eqv2.train.metrics import Predictions, compute_metrics, predict_dataset
 from eqv2.train.sampler import BalancedBatches, Position
 from eqv2.train.schedule import learning_rate
-from eqv2.train.setup import build_optimizer, build_potential, open_split, scan
+from eqv2.train.setup import build_optimizer, build_potential, open_split, scan, training_subset
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -82,7 +82,7 @@ class Trainer:
         self.is_main = self.rank == 0
         data = config.data
         required = ("energy", "forces") + (("stress",) if config.loss.stress_coefficient > 0 else ())
-        self.train_set = open_split(data, data.train, required)
+        self.train_set = training_subset(open_split(data, data.train, required), data.train_limit)
         self.val_set = open_split(data, data.val, ("energy", "forces"))
         num_atoms, statistics = scan(self.train_set)
         self.potential = build_potential(config, statistics).to(self.device, DTYPES[config.dtype])
