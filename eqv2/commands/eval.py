@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from eqv2.commands.common import reports_errors
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="eqv2 or fairchem-core 1.x EquiformerV2 checkpoint")
@@ -24,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
     from eqv2.checkpoint import load
     from eqv2.data import ReadOptions, open_dataset

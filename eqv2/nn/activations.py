@@ -14,7 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from eqv2.so3.grids import s2_grid_matrices
+from eqv2.so3.grids import s2_grid_matrices, separable_factors
+from eqv2.so3.layout import CoefficientLayout
 
 
 class SmoothLeakyReLU(nn.Module):
@@ -32,9 +33,12 @@ GRID_CHUNK_VALUES = 2**20
 
 
 class S2Grid(nn.Module):
-    """Grid projections for one coefficient set: ``to_grid`` [B, A, R] and ``from_grid`` [B, A, R].
+    """Grid projections for one coefficient set: ``to_grid_matrix`` and ``from_grid_matrix`` [B, A, R].
 
     ``coefficient_order`` [R] permutes the reduced l-major columns (e.g. into m-major order).
+    `apply` uses the matrices in their separable form (`eqv2.so3.grids.separable_factors`): a
+    polar factor ([M*B, R] for to_grid, [R, M*B] for from_grid, M = 2 mmax + 1 orders) and an
+    azimuthal one ([A, M] and [M, A]).
     """
 
     def __init__(
@@ -42,32 +46,41 @@ class S2Grid(nn.Module):
     ) -> None:
         super().__init__()
         to_grid, from_grid = s2_grid_matrices(lmax, mmax, res_beta, res_alpha, dtype=torch.float64)
+        orders = torch.tensor([m for _, m in CoefficientLayout(lmax, mmax).reduced_degrees_orders])
         if coefficient_order is not None:
             to_grid, from_grid = to_grid[..., coefficient_order], from_grid[..., coefficient_order]
+            orders = orders[coefficient_order]
         self.register_buffer("to_grid_matrix", to_grid, persistent=False)
         self.register_buffer("from_grid_matrix", from_grid, persistent=False)
-
-    def to_grid(self, x: Tensor) -> Tensor:
-        """[Z, R, C] coefficients -> [Z, B, A, C] grid values."""
-        return torch.einsum("bai,zic->zbac", self.to_grid_matrix.to(x.dtype), x)
-
-    def from_grid(self, grid: Tensor) -> Tensor:
-        """[Z, B, A, C] grid values -> [Z, R, C] coefficients."""
-        return torch.einsum("bai,zbac->zic", self.from_grid_matrix.to(grid.dtype), grid)
+        to_polar, to_azimuthal = separable_factors(to_grid, orders, mmax)
+        from_polar, from_azimuthal = separable_factors(from_grid, orders, mmax)
+        self.register_buffer("to_polar", to_polar.flatten(0, 1), persistent=False)  # [M*B, R]
+        self.register_buffer("to_azimuthal", to_azimuthal, persistent=False)  # [A, M]
+        self.register_buffer("from_azimuthal", from_azimuthal.transpose(0, 1).contiguous(), persistent=False)
+        self.register_buffer("from_polar", from_polar.flatten(0, 1).transpose(0, 1).contiguous(), persistent=False)
+        self.num_orders, self.res_beta = 2 * mmax + 1, res_beta
 
     def apply(self, x: Tensor, function: Callable[[Tensor], Tensor]) -> Tensor:
-        """from_grid(function(to_grid(x))) for x [Z, R, C]; ``function`` acts on [z, B*A, C] grid values.
+        """from_grid(function(to_grid(x))) for x [Z, R, C]; ``function`` acts on [z, A*B, C] grid values
+        (pointwise functions only: the points come in (alpha, beta) order).
 
-        Computed over chunks of rows of x so that the grid values (B*A times larger than x) stay in
+        Computed over chunks of rows of x so that the grid values (A*B times larger than x) stay in
         cache and are never all in memory at once; the result is the same as the unchunked formula.
         Under autograd the grid values are recomputed in backward instead of stored (checkpointing).
         """
-        to_grid = self.to_grid_matrix.to(x.dtype).flatten(0, 1)  # [B*A, R]
-        from_grid = self.from_grid_matrix.to(x.dtype).flatten(0, 1).transpose(0, 1)  # [R, B*A]
-        chunk = max(1, GRID_CHUNK_VALUES // (to_grid.shape[0] * x.shape[2]))
+        to_polar, to_azimuthal = self.to_polar.to(x.dtype), self.to_azimuthal.to(x.dtype)
+        from_polar, from_azimuthal = self.from_polar.to(x.dtype), self.from_azimuthal.to(x.dtype)
+        orders, res_beta, channels = self.num_orders, self.res_beta, x.shape[2]
+        grid_points = res_beta * to_azimuthal.shape[0]
+        chunk = max(1, GRID_CHUNK_VALUES // (grid_points * channels))
 
         def project_apply_back(part: Tensor) -> Tensor:
-            return torch.matmul(from_grid, function(torch.matmul(to_grid, part)))
+            rows = part.shape[0]
+            by_order = torch.matmul(to_polar, part).view(rows, orders, res_beta * channels)  # [z, M, B*C]
+            grid = torch.matmul(to_azimuthal, by_order).view(rows, grid_points, channels)  # [z, A*B, C]
+            values = function(grid).view(rows, -1, res_beta * channels)
+            back = torch.matmul(from_azimuthal, values).view(rows, orders * res_beta, channels)  # [z, M*B, C]
+            return torch.matmul(from_polar, back)
 
         if torch.is_grad_enabled():
             # Keep only the chunk's coefficients for backward; the grid values are recomputed.

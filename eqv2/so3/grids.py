@@ -14,6 +14,14 @@ for l > mmax (1 otherwise). When res_beta >= 2 (lmax + 1) and res_alpha >= 2 lma
 trip from_grid(to_grid(x)) is exact: it returns s_i^2 x_i (x itself when mmax = lmax).
 These are the matrices EquiformerV2 checkpoints were trained with, so the scales matter: a pointwise
 non-linearity sits between them.
+
+Both matrices factor through latitude and longitude (`separable_factors`): the harmonic of order m
+is a function of beta times cos(m alpha) (m >= 0) or sin(|m| alpha) (m < 0), so
+
+    to_grid[b, a, i] = polar[m_i, b, i] * azimuthal[a, m_i]
+
+and a transform costs (2 mmax + 1) (R + res_alpha) res_beta products per channel instead of
+res_beta res_alpha R.
 """
 
 from __future__ import annotations
@@ -82,3 +90,28 @@ def s2_grid_matrices(
     from_grid = harmonics * (2 * degrees + 1) * math.sqrt(lmax + 1) * weights[:, None, None]
     index = layout.reduced_index()
     return to_grid[..., index].to(dtype), from_grid[..., index].to(dtype)
+
+
+def azimuthal_basis(mmax: int, res_alpha: int) -> np.ndarray:
+    """[res_alpha, 2 mmax + 1]: column mmax + m is cos(m alpha_a) for m >= 0, sin(|m| alpha_a) for m < 0."""
+    alpha = 2 * np.pi * np.arange(res_alpha) / res_alpha
+    orders = np.arange(-mmax, mmax + 1)
+    return np.where(orders >= 0, np.cos(orders * alpha[:, None]), np.sin(-orders * alpha[:, None]))
+
+
+def separable_factors(matrix: Tensor, orders: Tensor, mmax: int) -> tuple[Tensor, Tensor]:
+    """(polar [2 mmax + 1, B, R], azimuthal [A, 2 mmax + 1]) with
+    matrix[b, a, i] = polar[mmax + m_i, b, i] * azimuthal[a, mmax + m_i] (polar is zero elsewhere).
+
+    ``matrix`` [B, A, R] is a to_grid or from_grid matrix (float64) whose column i has order
+    ``orders[i]``. Raises if the matrix does not factor (to 1e-10).
+    """
+    azimuthal = torch.as_tensor(azimuthal_basis(mmax, matrix.shape[1]), dtype=matrix.dtype)
+    columns = azimuthal[:, orders + mmax]  # [A, R]
+    polar_of_column = torch.einsum("bai,ai->bi", matrix, columns) / (columns * columns).sum(0)
+    error = (matrix - polar_of_column[:, None, :] * columns[None]).abs().max()
+    if error > 1e-10 * max(1.0, float(matrix.abs().max())):
+        raise ValueError(f"grid matrix does not factor through latitude and longitude (error {float(error):.1e})")
+    polar = torch.zeros(2 * mmax + 1, *polar_of_column.shape, dtype=matrix.dtype)
+    polar[orders + mmax, :, torch.arange(len(orders))] = polar_of_column.transpose(0, 1)
+    return polar, azimuthal

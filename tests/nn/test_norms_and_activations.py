@@ -51,3 +51,14 @@ def test_softmax_over_targets_matches_dense_softmax():
     for i in range(3):
         mask = target == i
         assert torch.allclose(weights[mask], torch.softmax(logits[mask], dim=0), atol=1e-14)
+
+
+@pytest.mark.parametrize("mmax, res_beta, res_alpha", [(4, 10, 11), (2, 12, 8)])
+def test_separable_grid_apply_equals_the_dense_projections(mmax, res_beta, res_alpha):
+    layout = CoefficientLayout(LMAX, mmax)
+    m_major = layout.reduced_to_m_major()
+    grid = S2Grid(LMAX, mmax, res_beta, res_alpha, coefficient_order=m_major).double()
+    x = torch.randn(7, layout.num_reduced, 3, dtype=torch.float64)
+    values = torch.einsum("bai,zic->zbac", grid.to_grid_matrix, x)
+    dense = torch.einsum("bai,zbac->zic", grid.from_grid_matrix, torch.nn.functional.silu(values))
+    assert torch.allclose(grid.apply(x, torch.nn.functional.silu), dense, atol=1e-12)

@@ -139,6 +139,14 @@ def test_eval_command(trained, emt_data, tmp_path):
     assert metrics["energy_mae"] == pytest.approx(np.mean(errors), rel=1e-5)
 
 
+def test_eval_reports_a_file_that_is_not_a_checkpoint(emt_data, tmp_path, capsys):
+    not_a_checkpoint = tmp_path / "notes.pt"
+    not_a_checkpoint.write_text("not a checkpoint")
+    assert cli_main(["eval", str(not_a_checkpoint), str(emt_data["val"])]) == 2
+    error = capsys.readouterr().err
+    assert "notes.pt" in error and "Traceback" not in error
+
+
 def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_atomically({"step": torch.tensor(1)}, path)
