@@ -3,7 +3,8 @@
 Data flow for a `Batch` with N atoms, E edges, G structures, K = (lmax+1)^2, C = sphere_channels:
 
     edge vectors [E, 3] -> edge frames and Wigner matrices (`EdgeRotation`)
-    distances [E] -> Gaussian basis [E, 600] (+ element embeddings) = edge scalars
+    distances [E] -> Gaussian basis [E, D] (D = distance_gaussians: 600 in the paper)
+        (+ element embeddings) = edge scalars
     x [N, K, C] = element embedding at l = 0 + edge-degree embedding
     num_layers x (x += attention(norm(x)); x += ffn(norm(x)))
     x = norm(x)
@@ -33,7 +34,7 @@ from eqv2.nn.activations import S2Grid
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
 from eqv2.nn.attention import SO2GraphAttention
 from eqv2.nn.dropout import EquivariantDropout, GraphDropPath
-from eqv2.nn.embeddings import EdgeDegreeEmbedding, GaussianBasis
+from eqv2.nn.embeddings import EdgeDegreeEmbedding, GaussianBasis, polynomial_envelope
 from eqv2.nn.feed_forward import FeedForward
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.linear import RadialMLP, SO3Linear
@@ -42,7 +43,6 @@ from eqv2.nn.rank2_head import Rank2StressHead
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
 
-NUM_DISTANCE_BASIS = 600  # fixed in EquiformerV2, whatever num_distance_basis says
 PRESET_DIRECTORY = Path(__file__).parent / "presets"
 
 
@@ -82,8 +82,11 @@ class TransformerBlock(nn.Module):
         edge_index: Tensor,
         rotation: EdgeRotation,
         graph_index: Tensor,
+        edge_weights: Tensor | None = None,
     ) -> Tensor:
-        update = self.attention(self.attention_norm(x), atomic_numbers, edge_scalars, edge_index, rotation)
+        update = self.attention(
+            self.attention_norm(x), atomic_numbers, edge_scalars, edge_index, rotation, edge_weights
+        )
         x = x + self.proj_drop(self.drop_path(update, graph_index))
         update = self.ffn(self.ffn_norm(x))
         return x + self.proj_drop(self.drop_path(update, graph_index))
@@ -91,7 +94,7 @@ class TransformerBlock(nn.Module):
 
 def edge_scalar_sizes(config: EquiformerV2Config) -> list[int]:
     """Input and hidden sizes of the radial MLPs, before per-module element embeddings."""
-    sizes = [NUM_DISTANCE_BASIS, config.edge_channels, config.edge_channels]
+    sizes = [config.distance_gaussians, config.edge_channels, config.edge_channels]
     if config.share_atom_edge_embedding and config.use_atom_edge_embedding:
         return sizes_with_element_channels(sizes)
     return sizes
@@ -152,7 +155,7 @@ class EquiformerV2(nn.Module):
 
         channels = config.sphere_channels
         self.atom_embedding = nn.Embedding(config.max_num_elements, channels)
-        self.distance_basis = GaussianBasis(0.0, config.max_radius, NUM_DISTANCE_BASIS, 2.0)
+        self.distance_basis = GaussianBasis(0.0, config.max_radius, config.distance_gaussians, 2.0)
         self.shared_atom_edge_embedding = None
         if config.share_atom_edge_embedding and config.use_atom_edge_embedding:
             self.shared_atom_edge_embedding = AtomEdgeEmbedding(config.max_num_elements, config.edge_channels)
@@ -217,7 +220,9 @@ class EquiformerV2(nn.Module):
         self.check_atomic_numbers(atomic_numbers)
         vectors = batch.edge_vectors()  # [E, 3], from target i to source j
         rotation = EdgeRotation(vectors, self.layout)
-        edge_scalars = self.distance_basis(vectors.norm(dim=-1))  # [E, 600]
+        distances = vectors.norm(dim=-1)  # [E]
+        edge_scalars = self.distance_basis(distances)  # [E, D]
+        edge_weights = polynomial_envelope(distances / self.config.max_radius) if self.config.cutoff_envelope else None
         if self.shared_atom_edge_embedding is not None:
             edge_scalars = self.shared_atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
 
@@ -226,9 +231,9 @@ class EquiformerV2(nn.Module):
             if encoding is not None:
                 scalars = scalars + encoding.bias  # DeNS encodings of zero input
         x = torch.cat([scalars, scalars.new_zeros(scalars.shape[0], self.layout.num_full - 1, scalars.shape[2])], 1)
-        x = x + self.edge_degree_embedding(atomic_numbers, edge_scalars, edge_index, rotation)
+        x = x + self.edge_degree_embedding(atomic_numbers, edge_scalars, edge_index, rotation, edge_weights)
         for block in self.blocks:
-            x = block(x, atomic_numbers, edge_scalars, edge_index, rotation, batch.graph_index)
+            x = block(x, atomic_numbers, edge_scalars, edge_index, rotation, batch.graph_index, edge_weights)
         x = self.final_norm(x)  # [N, K, C]
 
         node_energy = self.energy_head(x)[:, 0, 0]
@@ -237,7 +242,8 @@ class EquiformerV2(nn.Module):
             energy = energy + sum_over_targets(self.energy_lin_ref[atomic_numbers], batch.graph_index, batch.num_graphs)
         outputs = {"energy": energy, "node_energy": node_energy}
         if self.force_head is not None:
-            outputs["forces"] = self.force_head(x, atomic_numbers, edge_scalars, edge_index, rotation)[:, 1:4, 0]
+            forces = self.force_head(x, atomic_numbers, edge_scalars, edge_index, rotation, edge_weights)
+            outputs["forces"] = forces[:, 1:4, 0]
         if self.stress_head is not None:
             isotropic, anisotropic = self.stress_head(x, vectors, edge_index, batch.graph_index, batch.num_graphs)
             outputs["stress_isotropic"], outputs["stress_anisotropic"] = isotropic, anisotropic

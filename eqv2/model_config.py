@@ -81,6 +81,16 @@ class EquiformerV2Config:
     # max(18, 2 (lmax + 2)), the paper's 18 up to lmax 7; "reference": fairchem's coarse rule
     # (2 (lmax+1) x (2 mmax + 1)), kept only to reproduce checkpoints trained with it.
     grid_rule: str = "fine"
+    # eqv2: Gaussians of the distance expansion on [0, max_radius] (width 2 spacings). EquiformerV2
+    # fixes 600 and ignores num_distance_basis; fewer, wider Gaussians give a smoother radial
+    # function when the training data are small.
+    distance_gaussians: int = 600
+    # eqv2: a smooth cutoff. EquiformerV2 has none: the energy jumps when an atom crosses max_radius
+    # (softmax terms and messages appear at full size), which breaks energy conservation in MD.
+    # With cutoff_envelope each edge's softmax term, message and edge-degree term are multiplied by
+    # the polynomial envelope u(r / max_radius) (`eqv2.nn.embeddings.polynomial_envelope`), which
+    # goes to 0 with two continuous derivatives at the cutoff.
+    cutoff_envelope: bool = False
     # eqv2: energy reduction over atoms: "sum" (divided by avg_num_nodes) or "mean" (per atom).
     energy_reduce: str = "sum"
     # eqv2: DeNS backbone (fairchem's EqV2DeNSBackbone). Its force-encoding layer and, with
@@ -148,6 +158,8 @@ class EquiformerV2Config:
             raise ValueError("lmax_list: lmax must be at least 1 (forces are read from degree 1)")
         if self.norm_type not in ("layer_norm", "layer_norm_sh", "rms_norm_sh"):
             raise ValueError(f"norm_type: unknown norm {self.norm_type!r}")
+        if self.distance_gaussians < 2:
+            raise ValueError(f"distance_gaussians: must be at least 2, got {self.distance_gaussians}")
         if self.distance_function != "gaussian":
             raise ValueError(f"distance_function: only 'gaussian' is supported, got {self.distance_function!r}")
         if self.use_s2_act_attn:

@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 
 from eqv2 import EquiformerV2, EquiformerV2Config
+from eqv2.testing import predict, structures, tiny_potential
 
 
 def test_reference_keywords_accepted_and_unused_ones_ignored():
@@ -15,6 +17,7 @@ def test_defaults_are_the_reference_defaults():
     assert (config.max_neighbors, config.max_radius, config.max_num_elements) == (500, 5.0, 90)
     assert (config.num_layers, config.sphere_channels, config.norm_type) == (12, 128, "rms_norm_sh")
     assert (config.alpha_drop, config.drop_path_rate, config.weight_init) == (0.1, 0.05, "normal")
+    assert config.distance_gaussians == 600  # fixed in the reference, whatever num_distance_basis says
     assert config.energy_rescale == 77.81317 and config.degree_rescale == 23.395238876342773
 
 
@@ -31,8 +34,16 @@ def test_defaults_are_the_reference_defaults():
         ({"grid_resolution": 7}, "grid_resolution"),
         ({"alpha_drop": 1.5}, "alpha_drop"),
         ({"max_neighbors_mode": "loose"}, "max_neighbors_mode"),
+        ({"distance_gaussians": 1}, "distance_gaussians"),
     ],
 )
 def test_bad_options_name_the_key(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EquiformerV2(**kwargs)
+
+
+def test_distance_gaussians_set_the_radial_basis():
+    potential = tiny_potential(distance_gaussians=32)
+    assert potential.model.distance_basis.centres.shape == (32,)
+    result = predict(potential, structures()[0], forces="conservative")
+    assert np.isfinite(result["energy"]) and np.isfinite(result["forces"]).all()

@@ -96,8 +96,13 @@ class SO2GraphAttention(nn.Module):
         edge_scalars: Tensor,
         edge_index: Tensor,
         rotation: EdgeRotation,
+        edge_weights: Tensor | None = None,
     ) -> Tensor:
-        """x [N, K, C], atomic_numbers [N], edge_scalars [E, D], edge_index [2, E]."""
+        """x [N, K, C], atomic_numbers [N], edge_scalars [E, D], edge_index [2, E].
+
+        ``edge_weights`` [E] (the cutoff envelope, when the model uses one) weight each edge's term
+        in the softmax and its message, so that edges entering the cutoff change nothing abruptly.
+        """
         source, target = edge_index
         if self.atom_edge_embedding is not None:
             edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
@@ -119,7 +124,9 @@ class SO2GraphAttention(nn.Module):
 
         logits = self.alpha_activation(self.alpha_norm(logits_in.reshape(num_edges, self.num_heads, -1)))
         logits = torch.einsum("ehk,hk->eh", logits, self.alpha_dot)
-        alpha = self.alpha_dropout(softmax_over_targets(logits, target, x.shape[0]))  # [E, heads]
+        alpha = self.alpha_dropout(softmax_over_targets(logits, target, x.shape[0], edge_weights))  # [E, heads]
+        if edge_weights is not None:
+            alpha = alpha * edge_weights[:, None]
 
         message = message.reshape(num_edges, message.shape[1], self.num_heads, self.value_channels)
         message = (message * alpha[:, None, :, None]).reshape(num_edges, message.shape[1], -1)

@@ -12,6 +12,17 @@ from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
 
 
+def polynomial_envelope(x: Tensor, exponent: int = 5) -> Tensor:
+    """u(x) = 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2) for x < 1, else 0 (p = ``exponent``).
+
+    u(0) = 1, and u, u' and u'' vanish at x = 1 (DimeNet's envelope). [E] -> [E].
+    """
+    p = exponent
+    x = x.clamp(max=1.0)
+    value = 1 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
+    return torch.where(x < 1.0, value, torch.zeros_like(value))
+
+
 class GaussianBasis(nn.Module):
     """exp(-(d - mu_k)^2 / (2 sigma^2)) for ``num_basis`` centres mu_k evenly on [start, stop].
 
@@ -59,13 +70,20 @@ class EdgeDegreeEmbedding(nn.Module):
         self.radial = RadialMLP(edge_scalar_sizes + [(layout.lmax + 1) * sphere_channels])
 
     def forward(
-        self, atomic_numbers: Tensor, edge_scalars: Tensor, edge_index: Tensor, rotation: EdgeRotation
+        self,
+        atomic_numbers: Tensor,
+        edge_scalars: Tensor,
+        edge_index: Tensor,
+        rotation: EdgeRotation,
+        edge_weights: Tensor | None = None,
     ) -> Tensor:
-        """atomic_numbers [N], edge_scalars [E, D], edge_index [2, E] -> [N, K, C]."""
+        """atomic_numbers [N], edge_scalars [E, D], edge_index [2, E], edge_weights [E] -> [N, K, C]."""
         if self.atom_edge_embedding is not None:
             edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
         num_edges, num_atoms = edge_scalars.shape[0], atomic_numbers.shape[0]
         m0 = self.radial(edge_scalars).reshape(num_edges, self.layout.lmax + 1, self.sphere_channels)
+        if edge_weights is not None:
+            m0 = m0 * edge_weights[:, None, None]
         padding = m0.new_zeros(num_edges, self.layout.num_reduced - (self.layout.lmax + 1), self.sphere_channels)
         in_edge_frame = torch.cat([m0, padding], dim=1)  # m-major: the m = 0 rows come first
         return sum_over_targets(rotation.rotate_back(in_edge_frame), edge_index[1], num_atoms) / self.rescale
