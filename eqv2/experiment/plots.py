@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from eqv2.train.plots import _pyplot
+from eqv2.train.plots import headless_pyplot
 
 
 def forces_bars(variants: list[tuple[str, list[float]]], out: Path) -> None:
     """One bar per variant: the mean test force MAE over seeds, ± sample std, each seed as a dot."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(variants) + 1.5), 4.2))
     for position, (_, values) in enumerate(variants):
         spread = np.std(values, ddof=1) if len(values) > 1 else 0.0
@@ -37,7 +37,7 @@ def scaling(
 
     ``series``: group -> [(x, [one run's values per seed])], sorted by x.
     """
-    plt = _pyplot()
+    plt = headless_pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 4.0))
     for axis, (key, label) in zip(np.atleast_1d(axes), metrics):
         for group, points in series.items():

@@ -10,7 +10,7 @@ import numpy as np
 from eqv2.train.metrics import Predictions
 
 
-def _pyplot():
+def headless_pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +21,7 @@ def _pyplot():
 
 def learning_curves(metrics_csv: Path, out: Path) -> None:
     """Train loss and validation energy/force MAE against the optimizer step (log scale)."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     with open(metrics_csv) as handle:
         rows = list(csv.DictReader(handle))
     steps = [int(row["step"]) for row in rows]
@@ -44,7 +44,7 @@ def learning_curves(metrics_csv: Path, out: Path) -> None:
 
 def parity(predictions: Predictions, out: Path, title: str) -> None:
     """Predicted against true energy per atom and force components."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     pairs = (
         (
