@@ -1,7 +1,7 @@
 """CPU time and peak memory of one training step against lmax, for the lmax experiment.
 
 Usage: ``python benchmarks/training_step_lmax.py [--config configs/demo.yaml] [--lmax 2 4 6]
-[--grids 10 14 18] [--steps 5]``
+[--grids 10 14 18] [--steps 5] [key.sub=value ...]`` (overrides as for ``eqv2 train``)
 
 The model of ``--config`` at each lmax (mmax of the config, S2 grid ``--grids``), one training step
 = forward, energy + force loss, backward, on the first ``batch_size`` structures of the config's
@@ -23,13 +23,13 @@ import time
 import torch
 
 
-def one(config_path: str, lmax: int, grid: int, steps: int) -> dict[str, float]:
+def one(config_path: str, lmax: int, grid: int, steps: int, extra_overrides: list[str]) -> dict[str, float]:
     """Measure one lmax in this process."""
     from eqv2.train.config import load_config
     from eqv2.train.setup import build_potential, open_split, scan
 
     torch.set_num_threads(1)
-    overrides = [f"model.lmax_list=[{lmax}]", f"model.grid_resolution={grid}"]
+    overrides = [*extra_overrides, f"model.lmax_list=[{lmax}]", f"model.grid_resolution={grid}"]
     config = load_config(config_path, overrides)
     dataset = open_split(config.data, config.data.train, ("energy", "forces"))
     _, data_statistics = scan(dataset)
@@ -57,16 +57,17 @@ def main() -> None:
     parser.add_argument("--lmax", type=int, nargs="+", default=[2, 4, 6])
     parser.add_argument("--grids", type=int, nargs="+", default=[10, 14, 18])
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. model.distance_gaussians=600")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.config, args.lmax[0], args.grids[0], args.steps)))
+        print(json.dumps(one(args.config, args.lmax[0], args.grids[0], args.steps, args.overrides)))
         return
     print("| lmax | S2 grid | parameters | CPU s per training step | peak RSS MiB |")
     print("| --- | --- | --- | --- | --- |")
     for lmax, grid in zip(args.lmax, args.grids):
         command = [sys.executable, __file__, "--one", "--config", args.config, "--lmax", str(lmax)]
-        command += ["--grids", str(grid), "--steps", str(args.steps)]
+        command += ["--grids", str(grid), "--steps", str(args.steps), *args.overrides]
         row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         print(
             f"| {row['lmax']} | {row['grid']} | {row['parameters']:,} | {row['seconds_per_step']:.3f} "
