@@ -73,7 +73,7 @@ class S2Grid(nn.Module):
         from_polar, from_azimuthal = self.from_polar.to(x.dtype), self.from_azimuthal.to(x.dtype)
         orders, res_beta, channels = self.num_orders, self.res_beta, x.shape[2]
         grid_points = res_beta * to_azimuthal.shape[0]
-        chunk = max(1, GRID_CHUNK_VALUES.get(x.device.type, 2**20) // (grid_points * channels))
+        chunk = max(1, GRID_CHUNK_VALUES.get(x.device.type, GRID_CHUNK_VALUES["cpu"]) // (grid_points * channels))
 
         def project_apply_back(part: Tensor) -> Tensor:
             rows = part.shape[0]
