@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 # runs/demo (best.pt, last.pt, metrics.csv, TensorBoard events, plots), then evaluated on both test splits.
 demo: setup
 	$(PYTHON) -m pip install --quiet -e ".[train]"
-	$(VENV)/bin/eqv2 data emt --out $(DATA) --n 1000 --seed 0
+	$(VENV)/bin/eqv2 data emt --out $(DATA) --n 3000 --seed 0
 	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m eqv2 train configs/demo.yaml --run-dir runs/demo \
 		data.train=$(DATA)/train.extxyz data.val=$(DATA)/val.extxyz data.test=$(DATA)/test.extxyz
 	$(VENV)/bin/eqv2 eval runs/demo/best.pt $(DATA)/test.extxyz --json runs/demo/test.json --parity runs/demo/parity_test.png

@@ -113,7 +113,8 @@ class SeparableS2Activation(nn.Module):
         self.s2_activation = S2Activation(grid)
 
     def forward(self, scalars: Tensor, x: Tensor) -> Tensor:
-        return torch.cat([nn.functional.silu(scalars)[:, None], self.s2_activation(x)[:, 1:]], dim=1)
+        _, higher_degrees = self.s2_activation(x).split([1, x.shape[1] - 1], dim=1)
+        return torch.cat([nn.functional.silu(scalars)[:, None], higher_degrees], dim=1)
 
 
 class GateActivation(nn.Module):

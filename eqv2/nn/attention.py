@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation, SmoothLeakyReLU
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import softmax_over_targets, sum_over_targets
+from eqv2.nn.graph_ops import edge_chunks, softmax_over_targets
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.so2_convolution import SO2Convolution
 from eqv2.so3.layout import CoefficientLayout
@@ -102,33 +102,53 @@ class SO2GraphAttention(nn.Module):
 
         ``edge_weights`` [E] (the cutoff envelope, when the model uses one) weight each edge's term
         in the softmax and its message, so that edges entering the cutoff change nothing abruptly.
+        Without autograd the edges run in chunks (`edge_chunks`): the same result, but the large
+        per-edge tensors of one chunk at a time.
         """
         source, target = edge_index
         if self.atom_edge_embedding is not None:
             edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
+        num_edges, num_atoms = source.shape[0], x.shape[0]
+        if torch.is_grad_enabled():
+            chunks = [slice(0, num_edges)]
+        else:
+            chunks = edge_chunks(num_edges, 2 * x.shape[1] * x.shape[2], x.device)
+        pieces = [self.edge_values(x, edge_scalars[edges], edge_index[:, edges], rotation, edges) for edges in chunks]
+        values = torch.cat([value for value, _ in pieces]) if len(pieces) > 1 else pieces[0][0]
+        logits = torch.cat([logit for _, logit in pieces]) if len(pieces) > 1 else pieces[0][1]
+
+        alpha = self.alpha_dropout(softmax_over_targets(logits, target, num_atoms, edge_weights))  # [E, heads]
+        if edge_weights is not None:
+            alpha = alpha * edge_weights[:, None]
+        out = x.new_zeros(num_atoms, x.shape[1], self.num_heads * self.value_channels)
+        for edges in chunks:
+            message = values[edges] * alpha[edges, None, :, None]  # [e, R, heads, values]
+            message = rotation.rotate_back(message.flatten(2), edges)  # [e, K, heads * values]
+            out = out.index_add(0, target[edges], message)
+        return self.proj(out)
+
+    def edge_values(
+        self, x: Tensor, edge_scalars: Tensor, edge_index: Tensor, rotation: EdgeRotation, edges: slice
+    ) -> tuple[Tensor, Tensor]:
+        """Per-edge values [e, R, heads, values] (edge frame) and attention logits [e, heads] of the
+        edges ``edges`` (edge_scalars and edge_index already restricted to them)."""
+        source, target = edge_index
         num_edges = source.shape[0]
-        message = torch.cat([x[source], x[target]], dim=2)  # [E, K, 2C]
+        message = torch.cat([x.index_select(0, source), x.index_select(0, target)], dim=2)  # [e, K, 2C]
         if self.radial_per_degree is not None:
             weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, -1)
             message = message * weights[:, self.degree_of]
-        message = rotation.rotate(message)  # [E, R, 2C] m-major
+        message = rotation.rotate(message, edges)  # [e, R, 2C] m-major
         message, extra = self.conv_in(message, edge_scalars)
 
         alpha_total = self.num_heads * self.alpha_channels
-        logits_in, gates = extra[:, :alpha_total], extra[:, alpha_total:]
+        logits_in, gates = extra.split([alpha_total, extra.shape[1] - alpha_total], dim=1)
         if self.use_gate_act or self.use_sep_s2_act:
             message = self.activation(gates, message)
         else:
             message = self.activation(message)
-        message, _ = self.conv_out(message)  # [E, R, heads * values]
+        message, _ = self.conv_out(message)  # [e, R, heads * values]
 
         logits = self.alpha_activation(self.alpha_norm(logits_in.reshape(num_edges, self.num_heads, -1)))
         logits = torch.einsum("ehk,hk->eh", logits, self.alpha_dot)
-        alpha = self.alpha_dropout(softmax_over_targets(logits, target, x.shape[0], edge_weights))  # [E, heads]
-        if edge_weights is not None:
-            alpha = alpha * edge_weights[:, None]
-
-        message = message.reshape(num_edges, message.shape[1], self.num_heads, self.value_channels)
-        message = (message * alpha[:, None, :, None]).reshape(num_edges, message.shape[1], -1)
-        message = rotation.rotate_back(message)  # [E, K, heads * values]
-        return self.proj(sum_over_targets(message, target, x.shape[0]))
+        return message.reshape(num_edges, message.shape[1], self.num_heads, self.value_channels), logits

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import sum_over_targets
+from eqv2.nn.graph_ops import edge_chunks
 from eqv2.nn.linear import RadialMLP
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
@@ -47,7 +47,7 @@ class EdgeDegreeEmbedding(nn.Module):
     For each edge, an MLP of the edge scalars gives m = 0 coefficients for degrees 0..lmax in the edge
     frame; rotated back to the global frame they are an equivariant function of the edge direction.
     Summed over the edges into each atom and divided by ``rescale`` (the average degree):
-    [E, D] -> [N, K, C].
+    [E, D] -> [N, K, C]. Without autograd the edges run in chunks (`edge_chunks`), with the same result.
     """
 
     def __init__(
@@ -84,6 +84,13 @@ class EdgeDegreeEmbedding(nn.Module):
         m0 = self.radial(edge_scalars).reshape(num_edges, self.layout.lmax + 1, self.sphere_channels)
         if edge_weights is not None:
             m0 = m0 * edge_weights[:, None, None]
-        padding = m0.new_zeros(num_edges, self.layout.num_reduced - (self.layout.lmax + 1), self.sphere_channels)
-        in_edge_frame = torch.cat([m0, padding], dim=1)  # m-major: the m = 0 rows come first
-        return sum_over_targets(rotation.rotate_back(in_edge_frame), edge_index[1], num_atoms) / self.rescale
+        if torch.is_grad_enabled():
+            chunks = [slice(0, num_edges)]
+        else:
+            chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
+        out = m0.new_zeros(num_atoms, self.layout.num_full, self.sphere_channels)
+        for edges in chunks:
+            padding = m0.new_zeros(m0[edges].shape[0], self.layout.num_reduced - (self.layout.lmax + 1), m0.shape[2])
+            in_edge_frame = torch.cat([m0[edges], padding], dim=1)  # m-major: the m = 0 rows come first
+            out = out.index_add(0, edge_index[1, edges], rotation.rotate_back(in_edge_frame, edges))
+        return out / self.rescale

@@ -5,6 +5,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# Values of the largest per-edge tensor held at once when edges run in chunks (`edge_chunks`): on
+# CPUs about 16 MB in float32, so that a chunk's tensors stay near the cache; on GPUs 1 GB.
+EDGE_CHUNK_VALUES = {"cpu": 2**22, "cuda": 2**28}
+
+
+def edge_chunks(num_edges: int, values_per_edge: int, device: torch.device) -> list[slice]:
+    """Consecutive slices of the edges, each with at most the device's `EDGE_CHUNK_VALUES` values."""
+    budget = EDGE_CHUNK_VALUES.get(device.type, EDGE_CHUNK_VALUES["cpu"])
+    size = max(1, budget // values_per_edge)
+    return [slice(start, min(start + size, num_edges)) for start in range(0, max(num_edges, 1), size)]
+
 
 def sum_over_targets(values: Tensor, target: Tensor, num_targets: int) -> Tensor:
     """out[i] = sum of values[e] over edges e with target[e] = i. [E, ...] -> [num_targets, ...]."""
@@ -23,8 +34,8 @@ def softmax_over_targets(
     maxima = logits.new_full((num_targets,) + logits.shape[1:], float("-inf"))
     index = target[:, None].expand_as(logits)
     maxima = maxima.scatter_reduce(0, index, logits.detach(), reduce="amax", include_self=True)
-    exponentials = torch.exp(logits - maxima[target])
+    exponentials = torch.exp(logits - maxima.index_select(0, target))
     if edge_weights is not None:
         exponentials = exponentials * edge_weights[:, None]
     denominators = sum_over_targets(exponentials, target, num_targets)
-    return exponentials / (denominators[target] + 1e-16)
+    return exponentials / (denominators.index_select(0, target) + 1e-16)

@@ -83,7 +83,9 @@ class Rank2StressHead(nn.Module):
         source, target = edge_index
         harmonics = spherical_harmonics(self.lmax, edge_vectors, normalize=False, normalization="integral")
         weights = self.harmonics_norm(harmonics[:, :, None])[:, :, 0]  # [E, K]
-        features = torch.cat([x[source], x[target]], dim=2) if self.use_source_target_embedding else x[target]
+        features = x.index_select(0, target)
+        if self.use_source_target_embedding:
+            features = torch.cat([x.index_select(0, source), features], dim=2)
         return self.edge_norm(torch.einsum("ekc,ek->ec", features, weights))
 
     def forward(

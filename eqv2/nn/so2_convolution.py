@@ -19,18 +19,83 @@ from eqv2.nn.linear import RadialMLP
 from eqv2.so3.layout import CoefficientLayout
 
 
-def complex_multiply(weight: Tensor, x_plus: Tensor, x_minus: Tensor) -> tuple[Tensor, Tensor]:
-    """(W_r + i W_i)(x_+ + i x_-) with three real products instead of four (Gauss's trick).
+def scaled(x: Tensor, scale: Tensor | None) -> Tensor:
+    """x * scale, or x itself when there is no scale."""
+    return x if scale is None else x * scale
 
-    ``weight`` [2 P, Q] stacks W_r over W_i; x_plus, x_minus [E, Q]. Returns
-    (W_r x_+ - W_i x_-, W_r x_- + W_i x_+), each [E, P], computed as k1 - k3 and k1 + k2 with
-    k1 = (W_r + W_i) x_+, k2 = W_r (x_- - x_+), k3 = W_i (x_+ + x_-).
+
+class ScaledLinear(torch.autograd.Function):
+    """y = (x * s) @ W^T + b that keeps x and s for backward, not the product x * s.
+
+    x, s [E, Q] (s may be None: no scaling); W [P, Q]; b [P]. Autograd alone would store x, s and x * s; recomputing the product
+    in backward costs one elementwise multiply and saves an [E, Q] tensor per call (training memory).
+    Backward is built from differentiable operations, so double backward works.
     """
-    real, imaginary = weight.chunk(2, dim=0)  # each [P, Q]
-    k1 = x_plus @ (real + imaginary).T
-    k2 = (x_minus - x_plus) @ real.T
-    k3 = (x_plus + x_minus) @ imaginary.T
-    return k1 - k3, k1 + k2
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: Tensor | None, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(x, scale, weight)
+        return torch.addmm(bias, scaled(x, scale), weight.T)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, scale, weight = ctx.saved_tensors
+        grad_scaled = grad @ weight
+        grad_x = scaled(grad_scaled, scale) if ctx.needs_input_grad[0] else None
+        grad_scale = grad_scaled * x if ctx.needs_input_grad[1] else None
+        grad_weight = grad.T @ scaled(x, scale) if ctx.needs_input_grad[2] else None
+        grad_bias = grad.sum(0) if ctx.needs_input_grad[3] else None
+        return grad_x, grad_scale, grad_weight, grad_bias
+
+
+class ScaledComplexMultiply(torch.autograd.Function):
+    """(W_r + i W_i)((x_+ + i x_-) * s) with three real products instead of four (Gauss's trick).
+
+    ``weight`` [2 P, Q] stacks W_r over W_i; x_plus, x_minus, scale [E, Q] (scale real, shared by
+    both parts, or None). With a_+- = x_+- * s, returns (W_r a_+ - W_i a_-, W_r a_- + W_i a_+), each [E, P],
+    computed as k1 - k3 and k1 + k2 with k1 = (W_r + W_i) a_+, k2 = W_r (a_- - a_+),
+    k3 = W_i (a_+ + a_-). Backward keeps x_+, x_-, s and recomputes the rest (see `ScaledLinear`);
+    the gradients are the conjugate products, also with three real products each.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, weight: Tensor, x_plus: Tensor, x_minus: Tensor, scale: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(weight, x_plus, x_minus, scale)
+        real, imaginary = weight.chunk(2, dim=0)  # each [P, Q]
+        a_plus, a_minus = scaled(x_plus, scale), scaled(x_minus, scale)
+        k1 = a_plus @ (real + imaginary).T
+        k2 = (a_minus - a_plus) @ real.T
+        k3 = (a_plus + a_minus) @ imaginary.T
+        return k1 - k3, k1 + k2
+
+    @staticmethod
+    def backward(ctx, grad_plus: Tensor, grad_minus: Tensor) -> tuple[Tensor | None, ...]:
+        weight, x_plus, x_minus, scale = ctx.saved_tensors
+        real, imaginary = weight.chunk(2, dim=0)
+        a_plus, a_minus = scaled(x_plus, scale), scaled(x_minus, scale)
+        grad_weight = None
+        if ctx.needs_input_grad[0]:
+            # dW_r = g_+^T a_+ + g_-^T a_-,  dW_i = g_-^T a_+ - g_+^T a_-
+            k1 = (grad_plus + grad_minus).T @ a_plus
+            k2 = grad_minus.T @ (a_minus - a_plus)
+            k3 = grad_plus.T @ (a_plus + a_minus)
+            grad_weight = torch.cat([k1 + k2, k1 - k3], dim=0)
+        grad_x_plus = grad_x_minus = grad_scale = None
+        if any(ctx.needs_input_grad[1:]):
+            # d a_+ = g_+ W_r + g_- W_i,  d a_- = g_- W_r - g_+ W_i
+            k1 = (grad_plus + grad_minus) @ real
+            k2 = grad_plus @ (-imaginary - real)
+            k3 = grad_minus @ (real - imaginary)
+            grad_a_plus, grad_a_minus = k1 - k3, k1 + k2
+            if ctx.needs_input_grad[1]:
+                grad_x_plus = scaled(grad_a_plus, scale)
+            if ctx.needs_input_grad[2]:
+                grad_x_minus = scaled(grad_a_minus, scale)
+            if ctx.needs_input_grad[3]:
+                grad_scale = grad_a_plus * x_plus + grad_a_minus * x_minus
+        return grad_weight, grad_x_plus, grad_x_minus, grad_scale
 
 
 class SO2Convolution(nn.Module):
@@ -70,23 +135,22 @@ class SO2Convolution(nn.Module):
         num_edges = x.shape[0]
         weights = self.radial(edge_scalars) if self.radial is not None else None
 
+        # split, not slices: the backward of a split is one concatenation, that of each slice a
+        # zero-filled copy of the whole input
         n0 = self.order_sizes[0]
-        x0 = x[:, :n0].reshape(num_edges, n0 * self.in_channels)  # index l * C_in + c
-        offset = n0 * self.in_channels
-        if weights is not None:
-            x0 = x0 * weights[:, :offset]
-        y0 = self.linear_m0(x0)
-        extra = y0[:, : self.extra_channels]
-        outputs = [y0[:, self.extra_channels :].reshape(num_edges, n0, self.out_channels)]
+        x_by_order = x.split([n0] + [2 * n for n in self.order_sizes[1:]], dim=1)
+        if weights is None:
+            scales: list[Tensor | None] = [None] * len(self.order_sizes)
+        else:
+            scales = list(weights.split([n * self.in_channels for n in self.order_sizes], dim=1))
+        x0 = x_by_order[0].reshape(num_edges, n0 * self.in_channels)  # index l * C_in + c
+        y0 = ScaledLinear.apply(x0, scales[0], self.linear_m0.weight, self.linear_m0.bias)
+        extra, y0 = y0.split([self.extra_channels, n0 * self.out_channels], dim=1)
+        outputs = [y0.reshape(num_edges, n0, self.out_channels)]
 
-        row = n0
-        for n, linear in zip(self.order_sizes[1:], self.linear_m):
-            xm = x[:, row : row + 2 * n].reshape(num_edges, 2, n * self.in_channels)  # (+m, -m)
-            row += 2 * n
-            if weights is not None:
-                xm = xm * weights[:, None, offset : offset + n * self.in_channels]
-                offset += n * self.in_channels
-            y_plus, y_minus = complex_multiply(linear.weight, xm[:, 0], xm[:, 1])
+        for n, linear, xm, scale in zip(self.order_sizes[1:], self.linear_m, x_by_order[1:], scales[1:]):
+            x_plus, x_minus = xm.reshape(num_edges, 2, n * self.in_channels).unbind(1)  # (+m, -m)
+            y_plus, y_minus = ScaledComplexMultiply.apply(linear.weight, x_plus, x_minus, scale)
             outputs += [
                 y_plus.reshape(num_edges, n, self.out_channels),
                 y_minus.reshape(num_edges, n, self.out_channels),

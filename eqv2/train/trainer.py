@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import math
 import sys
@@ -327,7 +328,13 @@ def resolve_steps(steps: int | None, epochs: float | None, steps_per_epoch: floa
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Train as `config` says into ``run_dir``; returns the last validation row."""
+    trainer = None
     try:
-        return Trainer(config, run_dir, resume).run()
+        trainer = Trainer(config, run_dir, resume)
+        return trainer.run()
     finally:
+        # Free the DDP reducer, which holds the last step's communication work, while the process
+        # group and the interpreter are alive: freed at interpreter exit it can abort the process.
+        del trainer
+        gc.collect()
         distributed.teardown()
