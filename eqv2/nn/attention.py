@@ -120,10 +120,12 @@ class SO2GraphAttention(nn.Module):
         alpha = self.alpha_dropout(softmax_over_targets(logits, target, num_atoms, edge_weights))  # [E, heads]
         if edge_weights is not None:
             alpha = alpha * edge_weights[:, None]
-        out = x.new_zeros(num_atoms, x.shape[1], self.num_heads * self.value_channels)
+        out: Tensor | None = None
         for edges in chunks:
             message = values[edges] * alpha[edges, None, :, None]  # [e, R, heads, values]
             message = rotation.rotate_back(message.flatten(2), edges)  # [e, K, heads * values]
+            if out is None:  # the messages' dtype, which autocast may have lowered
+                out = message.new_zeros(num_atoms, *message.shape[1:])
             out = out.index_add(0, target[edges], message)
         return self.proj(out)
 

@@ -88,9 +88,12 @@ class EdgeDegreeEmbedding(nn.Module):
             chunks = [slice(0, num_edges)]
         else:
             chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
-        out = m0.new_zeros(num_atoms, self.layout.num_full, self.sphere_channels)
+        out: Tensor | None = None
         for edges in chunks:
             padding = m0.new_zeros(m0[edges].shape[0], self.layout.num_reduced - (self.layout.lmax + 1), m0.shape[2])
             in_edge_frame = torch.cat([m0[edges], padding], dim=1)  # m-major: the m = 0 rows come first
-            out = out.index_add(0, edge_index[1, edges], rotation.rotate_back(in_edge_frame, edges))
+            embedding = rotation.rotate_back(in_edge_frame, edges)  # [e, K, C], in autocast's dtype
+            if out is None:
+                out = embedding.new_zeros(num_atoms, *embedding.shape[1:])
+            out = out.index_add(0, edge_index[1, edges], embedding)
         return out / self.rescale

@@ -27,9 +27,11 @@ def scaled(x: Tensor, scale: Tensor | None) -> Tensor:
 class ScaledLinear(torch.autograd.Function):
     """y = (x * s) @ W^T + b that keeps x and s for backward, not the product x * s.
 
-    x, s [E, Q] (s may be None: no scaling); W [P, Q]; b [P]. Autograd alone would store x, s and x * s; recomputing the product
-    in backward costs one elementwise multiply and saves an [E, Q] tensor per call (training memory).
-    Backward is built from differentiable operations, so double backward works.
+    x, s [E, Q] (s may be None: no scaling); W [P, Q]; b [P]. Autograd alone would store x, s and
+    x * s; recomputing the product in backward costs one elementwise multiply and saves an [E, Q]
+    tensor per call (training memory). Backward is built from differentiable operations, so double
+    backward works. Under autocast the products run in the gradient's dtype (as autocast ran them
+    forward) and each gradient comes back in its input's dtype.
     """
 
     @staticmethod
@@ -40,11 +42,12 @@ class ScaledLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, scale, weight = ctx.saved_tensors
-        grad_scaled = grad @ weight
+        low = grad.dtype  # the products' dtype: autocast's, or the inputs' own
+        grad_scaled = (grad @ weight.to(low)).to(x.dtype)
         grad_x = scaled(grad_scaled, scale) if ctx.needs_input_grad[0] else None
         grad_scale = grad_scaled * x if ctx.needs_input_grad[1] else None
-        grad_weight = grad.T @ scaled(x, scale) if ctx.needs_input_grad[2] else None
-        grad_bias = grad.sum(0) if ctx.needs_input_grad[3] else None
+        grad_weight = (grad.T @ scaled(x, scale).to(low)).to(weight.dtype) if ctx.needs_input_grad[2] else None
+        grad_bias = grad.sum(0).to(weight.dtype) if ctx.needs_input_grad[3] else None
         return grad_x, grad_scale, grad_weight, grad_bias
 
 
@@ -59,9 +62,7 @@ class ScaledComplexMultiply(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(
-        ctx, weight: Tensor, x_plus: Tensor, x_minus: Tensor, scale: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+    def forward(ctx, weight: Tensor, x_plus: Tensor, x_minus: Tensor, scale: Tensor | None) -> tuple[Tensor, Tensor]:
         ctx.save_for_backward(weight, x_plus, x_minus, scale)
         real, imaginary = weight.chunk(2, dim=0)  # each [P, Q]
         a_plus, a_minus = scaled(x_plus, scale), scaled(x_minus, scale)
@@ -73,22 +74,23 @@ class ScaledComplexMultiply(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_plus: Tensor, grad_minus: Tensor) -> tuple[Tensor | None, ...]:
         weight, x_plus, x_minus, scale = ctx.saved_tensors
-        real, imaginary = weight.chunk(2, dim=0)
+        low = grad_plus.dtype  # as in `ScaledLinear.backward`
+        real, imaginary = weight.to(low).chunk(2, dim=0)
         a_plus, a_minus = scaled(x_plus, scale), scaled(x_minus, scale)
         grad_weight = None
         if ctx.needs_input_grad[0]:
             # dW_r = g_+^T a_+ + g_-^T a_-,  dW_i = g_-^T a_+ - g_+^T a_-
-            k1 = (grad_plus + grad_minus).T @ a_plus
-            k2 = grad_minus.T @ (a_minus - a_plus)
-            k3 = grad_plus.T @ (a_plus + a_minus)
-            grad_weight = torch.cat([k1 + k2, k1 - k3], dim=0)
+            k1 = (grad_plus + grad_minus).T @ a_plus.to(low)
+            k2 = grad_minus.T @ (a_minus - a_plus).to(low)
+            k3 = grad_plus.T @ (a_plus + a_minus).to(low)
+            grad_weight = torch.cat([k1 + k2, k1 - k3], dim=0).to(weight.dtype)
         grad_x_plus = grad_x_minus = grad_scale = None
         if any(ctx.needs_input_grad[1:]):
             # d a_+ = g_+ W_r + g_- W_i,  d a_- = g_- W_r - g_+ W_i
             k1 = (grad_plus + grad_minus) @ real
             k2 = grad_plus @ (-imaginary - real)
             k3 = grad_minus @ (real - imaginary)
-            grad_a_plus, grad_a_minus = k1 - k3, k1 + k2
+            grad_a_plus, grad_a_minus = (k1 - k3).to(x_plus.dtype), (k1 + k2).to(x_plus.dtype)
             if ctx.needs_input_grad[1]:
                 grad_x_plus = scaled(grad_a_plus, scale)
             if ctx.needs_input_grad[2]:
