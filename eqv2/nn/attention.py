@@ -109,10 +109,7 @@ class SO2GraphAttention(nn.Module):
         if self.atom_edge_embedding is not None:
             edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
         num_edges, num_atoms = source.shape[0], x.shape[0]
-        if torch.is_grad_enabled():
-            chunks = [slice(0, num_edges)]
-        else:
-            chunks = edge_chunks(num_edges, 2 * x.shape[1] * x.shape[2], x.device)
+        chunks = edge_chunks(num_edges, 2 * x.shape[1] * x.shape[2], x.device)
         pieces = [self.edge_values(x, edge_scalars[edges], edge_index[:, edges], rotation, edges) for edges in chunks]
         values = torch.cat([value for value, _ in pieces]) if len(pieces) > 1 else pieces[0][0]
         logits = torch.cat([logit for _, logit in pieces]) if len(pieces) > 1 else pieces[0][1]

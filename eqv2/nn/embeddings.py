@@ -84,10 +84,7 @@ class EdgeDegreeEmbedding(nn.Module):
         m0 = self.radial(edge_scalars).reshape(num_edges, self.layout.lmax + 1, self.sphere_channels)
         if edge_weights is not None:
             m0 = m0 * edge_weights[:, None, None]
-        if torch.is_grad_enabled():
-            chunks = [slice(0, num_edges)]
-        else:
-            chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
+        chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
         out: Tensor | None = None
         for edges in chunks:
             padding = m0.new_zeros(m0[edges].shape[0], self.layout.num_reduced - (self.layout.lmax + 1), m0.shape[2])

@@ -11,7 +11,12 @@ EDGE_CHUNK_VALUES = {"cpu": 2**22, "cuda": 2**28}
 
 
 def edge_chunks(num_edges: int, values_per_edge: int, device: torch.device) -> list[slice]:
-    """Consecutive slices of the edges, each with at most the device's `EDGE_CHUNK_VALUES` values."""
+    """Consecutive slices of the edges, each with at most the device's `EDGE_CHUNK_VALUES` values.
+
+    Under autograd one slice of all edges: backward would keep every chunk's tensors anyway.
+    """
+    if torch.is_grad_enabled():
+        return [slice(0, num_edges)]
     budget = EDGE_CHUNK_VALUES.get(device.type, EDGE_CHUNK_VALUES["cpu"])
     size = max(1, budget // values_per_edge)
     return [slice(start, min(start + size, num_edges)) for start in range(0, max(num_edges, 1), size)]

@@ -11,9 +11,16 @@ from eqv2.testing import S2_MODEL, structures, tiny_potential
 def test_edge_chunks_cover_the_edges_in_order(monkeypatch):
     monkeypatch.setitem(graph_ops.EDGE_CHUNK_VALUES, "cpu", 100)
     cpu = torch.device("cpu")
-    assert graph_ops.edge_chunks(10, 25, cpu) == [slice(0, 4), slice(4, 8), slice(8, 10)]
-    assert graph_ops.edge_chunks(3, 1000, cpu) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # at least one edge
-    assert graph_ops.edge_chunks(0, 25, cpu) == [slice(0, 0)]
+    with torch.no_grad():
+        assert graph_ops.edge_chunks(10, 25, cpu) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+        assert graph_ops.edge_chunks(3, 1000, cpu) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # at least one edge
+        assert graph_ops.edge_chunks(0, 25, cpu) == [slice(0, 0)]
+
+
+def test_edge_chunks_are_one_slice_under_autograd(monkeypatch):
+    monkeypatch.setitem(graph_ops.EDGE_CHUNK_VALUES, "cpu", 100)
+    with torch.enable_grad():
+        assert graph_ops.edge_chunks(10, 25, torch.device("cpu")) == [slice(0, 10)]
 
 
 @pytest.mark.parametrize("structure", structures()[1:3], ids=lambda s: s.name)
