@@ -21,6 +21,8 @@ class Calculator(AseCalculator):
         device, dtype: where and in which precision to run (default: CPU, the checkpoint's dtype).
         forces: "direct" (the network's force and stress heads, as the paper; stress from the strain
             derivative when there is no stress head) or "conservative" (-dE/dr and (1/V) dE/de).
+        bf16: run the network under bf16 autocast (opt-in approximation, see `Potential`); None
+            keeps the potential's setting.
 
     With a stress head and direct forces, every calculation on a cell with volume also stores the
     stress, which costs nothing extra.
@@ -34,6 +36,7 @@ class Calculator(AseCalculator):
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         forces: str = "direct",
+        bf16: bool | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -44,6 +47,8 @@ class Calculator(AseCalculator):
         if device is not None or dtype is not None:
             potential = potential.to(device=device, dtype=dtype)
         self.potential = potential.eval()
+        if bf16 is not None:
+            self.potential.bf16 = bf16
         self.force_mode = forces
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:

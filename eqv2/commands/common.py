@@ -18,14 +18,17 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The checkpoint positional argument and --device/--dtype."""
+    """The checkpoint positional argument and --device/--dtype/--bf16."""
     parser.add_argument("checkpoint", help="eqv2 or fairchem-core 1.x EquiformerV2 checkpoint")
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None)
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast: faster, approximate (opt-in)")
 
 
 def load_potential(args: argparse.Namespace) -> Potential:
-    return load(args.checkpoint, device=args.device, dtype=DTYPES.get(args.dtype))
+    potential = load(args.checkpoint, device=args.device, dtype=DTYPES.get(args.dtype))
+    potential.bf16 = args.bf16
+    return potential
 
 
 def read_structures(path: str) -> list[Atoms]:

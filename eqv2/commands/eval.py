@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast: faster, approximate (opt-in)")
 
 
 @reports_errors
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from eqv2.train.metrics import compute_metrics, predict_dataset
 
     potential = load(args.checkpoint, device=args.device)
+    potential.bf16 = args.bf16
     forces = args.forces or ("direct" if potential.model.force_head is not None else "conservative")
     options = ReadOptions(args.energy_key, args.forces_key, required_labels=("energy", "forces"))
     dataset = open_dataset(args.data, options)
