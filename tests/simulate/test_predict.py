@@ -44,3 +44,15 @@ def test_unknown_element_is_a_clear_error(checkpoint, slabs, tmp_path, capsys):
     ase.io.write(tmp_path / "in.extxyz", [slabs[1], bad])
     assert main(["predict", checkpoint, str(tmp_path / "in.extxyz"), "-o", str(tmp_path / "o.xyz")]) == 2
     assert "structure 1: atomic number 110" in capsys.readouterr().err
+
+
+def test_predict_bf16_flag_runs_the_bf16_mode(checkpoint, slabs, tmp_path):
+    ase.io.write(tmp_path / "in.extxyz", slabs[:2])
+    assert main(["predict", checkpoint, str(tmp_path / "in.extxyz"), "-o", str(tmp_path / "out.extxyz"), "--bf16"]) == 0
+    potential = eqv2.load(checkpoint)
+    potential.bf16 = True
+    expected = predict(potential, ase.io.read(tmp_path / "in.extxyz", index=":"))
+    exact = predict(eqv2.load(checkpoint), ase.io.read(tmp_path / "in.extxyz", index=":"))
+    for atoms, result, float32 in zip(ase.io.read(tmp_path / "out.extxyz", index=":"), expected, exact):
+        assert atoms.get_potential_energy() == pytest.approx(result["energy"], abs=1e-7)
+        assert atoms.get_potential_energy() != float32["energy"]
