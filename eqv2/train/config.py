@@ -95,7 +95,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda"
     dtype: str = "float32"  # "float32" or "float64"
-    bf16: bool = True  # bf16 autocast (GPU only)
+    bf16: bool | None = None  # bf16 autocast: null = on GPUs only, true = also on CPUs, false = never
     eval_every: int = 100  # optimizer steps between validations (and last.pt writes)
     eval_batch_size: int = 16
     stop_at_step: int | None = None  # stop early (the schedule still runs to max_steps); for tests and resume

@@ -176,8 +176,8 @@ class Trainer:
 
     def micro_step(self, batch: Batch, window: dict[str, float]) -> Tensor:
         """Forward and backward of one micro-batch; returns its share of the global loss (float64, detached)."""
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.config.bf16)
-        with autocast:
+        bf16 = self.config.bf16 if self.config.bf16 is not None else self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             predictions = self.forward(batch)
         predictions = {key: value.to(batch.positions.dtype) for key, value in predictions.items()}
         statistics = self.potential.statistics

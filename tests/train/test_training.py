@@ -170,3 +170,22 @@ def test_fine_tune_from_a_fairchem_checkpoint(make_config, tmp_path):
     tuned = eqv2.load(tmp_path / "best.pt")
     assert tuned.model.config.to_dict() == eqv2.load(source).model.config.to_dict()
     assert tuned.statistics.element_references is not None  # refit on the new data
+
+
+def test_bf16_true_trains_under_autocast_on_cpu(make_config, tmp_path, monkeypatch):
+    """`bf16: true` runs the training forward under bf16 autocast on the CPU too (null: GPUs only)."""
+    states = []
+    original = torch.autocast.__init__
+
+    def recording_init(self, device_type, *args, **kwargs):
+        original(self, device_type, *args, **kwargs)
+        states.append((device_type, self._enabled))
+
+    monkeypatch.setattr(torch.autocast, "__init__", recording_init)
+    train(config_from_dict(make_config(optim={"max_steps": 2}, eval_every=2, bf16=True)), tmp_path / "on")
+    assert ("cpu", True) in states
+    states.clear()
+    train(config_from_dict(make_config(optim={"max_steps": 2}, eval_every=2)), tmp_path / "default")
+    assert ("cpu", True) not in states
+    rows = list(csv.DictReader(open(tmp_path / "on" / "metrics.csv")))
+    assert np.isfinite(float(rows[-1]["train_loss"]))
