@@ -13,6 +13,7 @@ inference alike.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +148,9 @@ class Potential(nn.Module):
             cell = cell + torch.bmm(cell, symmetric)
         else:
             positions_strained = positions
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        # bf16 off leaves the caller's autocast state alone (the trainer sets its own)
+        bf16 = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        with bf16:
             outputs = self.model(dataclasses.replace(batch, positions=positions_strained, cell=cell))
         outputs = {key: value.to(positions.dtype) for key, value in outputs.items()}
         energy = self.physical_energy(outputs["energy"], batch)

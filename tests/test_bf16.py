@@ -39,3 +39,13 @@ def test_calculator_bf16_option():
     exact = atoms.get_forces()
     assert not np.array_equal(low, exact)
     assert cosine(torch.as_tensor(low), torch.as_tensor(exact)) > 0.9
+
+
+def test_bf16_off_keeps_the_callers_autocast():
+    """The trainer's own autocast (bf16 on GPUs) must reach the network through the potential."""
+    potential = tiny_potential(dtype=torch.float32, **S2_MODEL)
+    batch = potential.collate([structures()[2]])
+    exact = potential(batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outer = potential(batch)
+    assert not torch.equal(outer["forces"], exact["forces"])
