@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from eqv2.commands.common import reports_errors
+from eqv2.commands.common import add_model_arguments, load_potential, reports_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="eqv2 or fairchem-core 1.x EquiformerV2 checkpoint")
+    add_model_arguments(parser)
     parser.add_argument("data", nargs="+", help="labelled structure files (extxyz, .db, .aselmdb, ...)")
     parser.add_argument("--json", default=None, help="write the metrics to this JSON file")
     parser.add_argument("--parity", default=None, help="write a parity plot (PNG) of energies and forces")
@@ -23,18 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
-    parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast: faster, approximate (opt-in)")
 
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
-    from eqv2.checkpoint import load
     from eqv2.data import ReadOptions, open_dataset
     from eqv2.train.metrics import compute_metrics, predict_dataset
 
-    potential = load(args.checkpoint, device=args.device)
-    potential.bf16 = args.bf16
+    potential = load_potential(args)
     forces = args.forces or ("direct" if potential.model.force_head is not None else "conservative")
     options = ReadOptions(args.energy_key, args.forces_key, required_labels=("energy", "forces"))
     dataset = open_dataset(args.data, options)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation, SmoothLeakyReLU
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import edge_chunks, softmax_over_targets
+from eqv2.nn.graph_ops import edge_chunks, softmax_over_targets, sum_over_targets_in_chunks
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.so2_convolution import SO2Convolution
 from eqv2.so3.layout import CoefficientLayout
@@ -111,20 +111,18 @@ class SO2GraphAttention(nn.Module):
         num_edges, num_atoms = source.shape[0], x.shape[0]
         chunks = edge_chunks(num_edges, 2 * x.shape[1] * x.shape[2], x.device)
         pieces = [self.edge_values(x, edge_scalars[edges], edge_index[:, edges], rotation, edges) for edges in chunks]
-        values = torch.cat([value for value, _ in pieces]) if len(pieces) > 1 else pieces[0][0]
-        logits = torch.cat([logit for _, logit in pieces]) if len(pieces) > 1 else pieces[0][1]
+        values, logits = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*pieces))
 
         alpha = self.alpha_dropout(softmax_over_targets(logits, target, num_atoms, edge_weights))  # [E, heads]
         if edge_weights is not None:
             alpha = alpha * edge_weights[:, None]
-        out: Tensor | None = None
-        for edges in chunks:
-            message = values[edges] * alpha[edges, None, :, None]  # [e, R, heads, values]
-            message = rotation.rotate_back(message.flatten(2), edges)  # [e, K, heads * values]
-            if out is None:  # the messages' dtype, which autocast may have lowered
-                out = message.new_zeros(num_atoms, *message.shape[1:])
-            out = out.index_add(0, target[edges], message)
-        return self.proj(out)
+
+        def weighted_message(edges: slice) -> Tensor:
+            """[e, K, heads * values]: the values times their attention, rotated back to the global frame."""
+            return rotation.rotate_back((values[edges] * alpha[edges, None, :, None]).flatten(2), edges)
+
+        messages = ((weighted_message(edges), target[edges]) for edges in chunks)
+        return self.proj(sum_over_targets_in_chunks(messages, num_atoms))
 
     def edge_values(
         self, x: Tensor, edge_scalars: Tensor, edge_index: Tensor, rotation: EdgeRotation, edges: slice

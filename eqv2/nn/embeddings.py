@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import edge_chunks
+from eqv2.nn.graph_ops import edge_chunks, sum_over_targets_in_chunks
 from eqv2.nn.linear import RadialMLP
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
@@ -85,12 +85,12 @@ class EdgeDegreeEmbedding(nn.Module):
         if edge_weights is not None:
             m0 = m0 * edge_weights[:, None, None]
         chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
-        out: Tensor | None = None
-        for edges in chunks:
-            padding = m0.new_zeros(m0[edges].shape[0], self.layout.num_reduced - (self.layout.lmax + 1), m0.shape[2])
-            in_edge_frame = torch.cat([m0[edges], padding], dim=1)  # m-major: the m = 0 rows come first
-            embedding = rotation.rotate_back(in_edge_frame, edges)  # [e, K, C], in autocast's dtype
-            if out is None:
-                out = embedding.new_zeros(num_atoms, *embedding.shape[1:])
-            out = out.index_add(0, edge_index[1, edges], embedding)
-        return out / self.rescale
+        num_padding = self.layout.num_reduced - (self.layout.lmax + 1)
+
+        def embedding(edges: slice) -> Tensor:
+            """[e, K, C]: the m = 0 rows (first in m-major order) rotated back to the global frame."""
+            in_edge_frame = torch.cat([m0[edges], m0.new_zeros(m0[edges].shape[0], num_padding, m0.shape[2])], dim=1)
+            return rotation.rotate_back(in_edge_frame, edges)
+
+        embeddings = ((embedding(edges), edge_index[1, edges]) for edges in chunks)
+        return sum_over_targets_in_chunks(embeddings, num_atoms) / self.rescale

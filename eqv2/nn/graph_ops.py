@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor
 
@@ -26,6 +28,17 @@ def sum_over_targets(values: Tensor, target: Tensor, num_targets: int) -> Tensor
     """out[i] = sum of values[e] over edges e with target[e] = i. [E, ...] -> [num_targets, ...]."""
     out = values.new_zeros((num_targets,) + values.shape[1:])
     return out.index_add(0, target, values)
+
+
+def sum_over_targets_in_chunks(chunks: Iterable[tuple[Tensor, Tensor]], num_targets: int) -> Tensor:
+    """`sum_over_targets` of edges that come in chunks of (values [e, ...], target [e]) pairs.
+
+    The sum has the values' dtype (which autocast may have lowered). At least one chunk.
+    """
+    total = None
+    for values, target in chunks:
+        total = sum_over_targets(values, target, num_targets) if total is None else total.index_add(0, target, values)
+    return total
 
 
 def softmax_over_targets(

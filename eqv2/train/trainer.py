@@ -178,8 +178,7 @@ class Trainer:
         """Forward and backward of one micro-batch; returns its share of the global loss (float64, detached)."""
         bf16 = self.config.bf16 if self.config.bf16 is not None else self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            predictions = self.forward(batch)
-        predictions = {key: value.to(batch.positions.dtype) for key, value in predictions.items()}
+            predictions = self.forward(batch)  # in the positions' dtype (`Potential` casts)
         statistics = self.potential.statistics
         terms = loss_terms(predictions, batch, self.config.loss, statistics.energy.std, statistics.forces.std)
         counts = distributed.sum_over_ranks(torch.stack([term.count for term in terms.values()]))
