@@ -37,6 +37,7 @@ def test_reproduces_reference(potentials, name, checkpoint, case):
     results = potential(potential.collate([Structure.from_atoms(atoms)]))
     energy_error = abs(float(results["energy"][0]) - case["energy"])
     force_error = (results["forces"] - torch.tensor(case["forces"])).abs().max().item()
+    print(f"{name}/{case['file']}: |dE| {energy_error:.1e} eV, max |dF| {force_error:.1e} eV/Å")  # shown with -s
     assert energy_error <= max(ENERGY_TOLERANCE, 10 * case["ref_spread_energy"])
     assert force_error <= max(FORCE_TOLERANCE, 10 * case["ref_spread_forces"])
 
