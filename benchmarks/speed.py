@@ -9,7 +9,9 @@ Sections:
 - lmax: time per forward against lmax = 2, 4, 6, 8, 10 (mmax 2, other sizes of oc20-31M), fitted exponent;
 - atoms: time per forward against the number of atoms (40 to 2,000), fitted exponent;
 - flops: achieved FLOP/s of a 31M forward (torch.utils.flop_counter) against a dense float32 matmul;
-- determinism: whether two identical eqv2 calls give bitwise the same energies and forces.
+- determinism: whether two identical eqv2 calls give bitwise the same energies and forces;
+- bf16: eqv2's opt-in bf16 mode (bf16 autocast) against the reference in float32, as users run it,
+  and under bf16 autocast too; the inference cases and the training step (not in the default set).
 
 Every measurement runs in its own process (`one` sub-command) so that peak RSS is its own. Both
 sides load the same weights: the reference's random initial weights, saved once as a fairchem
@@ -37,7 +39,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = ROOT / ".refenv" / "bin" / "python"
-SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")
+SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")  # the default set; also "bf16"
 # Set once from the command line and used by every measurement.
 OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None, "clock": "wall", "threads": 0}
 INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
@@ -175,7 +177,9 @@ def measure(
     repeats: int,
     checkpoint: str | None,
     overrides: dict | None = None,
+    precision: str | None = None,
 ) -> dict:
+    """Runs `one` in its own process; ``precision`` overrides the command line's --precision."""
     command = [
         str(python),
         "-W",
@@ -196,7 +200,7 @@ def measure(
         "--device",
         OPTIONS["device"],
         "--precision",
-        OPTIONS["precision"],
+        precision or OPTIONS["precision"],
         "--clock",
         OPTIONS["clock"],
         "--threads",
@@ -290,6 +294,30 @@ def section_training(repeats: int, checkpoint: str | None) -> None:
         f"| {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
         f"{cell(ours, 'peak_rss_gib')} | {cell(theirs, 'peak_rss_gib')} | {ratio(ours, theirs, 'peak_rss_gib')} |"
     )
+
+
+def section_bf16(repeats: int, checkpoint: str | None) -> None:
+    print("\n### Opt-in bf16 mode: eqv2 under bf16 autocast against the reference in float32 and in bf16\n")
+    print(
+        "| case | eqv2 bf16 s | ref fp32 s | ref bf16 s | speed-up vs ref fp32 | vs ref bf16 | eqv2 RSS GiB "
+        "| ref fp32 RSS GiB | memory vs ref fp32 |"
+    )
+    print("| --- " * 9 + "|")
+    for case, mode in [(case, "inference") for case in INFERENCE_CASES] + [("batch_8", "training")]:
+        ours = measure(sys.executable, "eqv2", case, mode, repeats, checkpoint, precision="bf16")
+        theirs = theirs_bf16 = {}
+        if checkpoint:
+            reference_mode = "inference-nograd" if case in REFERENCE_STANDARD_SKIPS else mode
+            reference = OPTIONS["reference_python"]
+            theirs = measure(reference, "reference", case, reference_mode, repeats, checkpoint, precision="fp32")
+            theirs_bf16 = measure(reference, "reference", case, reference_mode, repeats, checkpoint, precision="bf16")
+        label = f"{case} {mode}" + (" (ref no-grad)" if case in REFERENCE_STANDARD_SKIPS else "")
+        print(
+            f"| {label} | {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | "
+            f"{cell(theirs_bf16, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
+            f"{ratio(theirs_bf16, ours, 'seconds')} | "
+            f"{cell(ours, 'peak_rss_gib')} | {cell(theirs, 'peak_rss_gib')} | {ratio(ours, theirs, 'peak_rss_gib')} |"
+        )
 
 
 def fitted_exponent(sizes: list[float], seconds: list[float]) -> float:
@@ -414,11 +442,13 @@ def main() -> None:
         f"--clock {args.clock} --threads {args.threads}"
     )
     with tempfile.TemporaryDirectory() as directory:
-        checkpoint = shared_checkpoint(directory) if {"inference", "training"} & set(sections) else None
+        checkpoint = shared_checkpoint(directory) if {"inference", "training", "bf16"} & set(sections) else None
         if "inference" in sections:
             section_inference(args.repeats, checkpoint)
         if "training" in sections:
             section_training(args.repeats, checkpoint)
+        if "bf16" in sections:
+            section_bf16(args.repeats, checkpoint)
     if "lmax" in sections:
         section_lmax(args.repeats)
     if "atoms" in sections:

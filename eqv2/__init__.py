@@ -10,11 +10,15 @@ Public API:
     Structure, Batch, collate   the data contract
     predict               batched energies, forces and stress for many structures
     relax, run_md, screen batched relaxation, molecular dynamics, AdsorbML-style screening
+
+Importing eqv2 applies `eqv2.cpu_memory.keep_freed_memory` (glibc malloc settings that spare large
+temporary tensors a page fault per page; ``EQV2_DEFAULT_MALLOC=1`` opts out).
 """
 
 from eqv2.batch import Batch, Structure, collate
 from eqv2.calculator import Calculator
 from eqv2.checkpoint import load, save
+from eqv2.cpu_memory import keep_freed_memory
 from eqv2.graph import radius_graph
 from eqv2.model import EquiformerV2
 from eqv2.model_config import EquiformerV2Config
@@ -44,3 +48,5 @@ __all__ = [
     "screen",
 ]
 __version__ = "0.1.0"
+
+keep_freed_memory()

@@ -91,6 +91,11 @@ class S2Grid(nn.Module):
         return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
 
 
+def silu_of_grid_values(values: Tensor) -> Tensor:
+    """SiLU of grid values, which are temporaries: overwritten in place when autograd is off."""
+    return nn.functional.silu(values, inplace=not torch.is_grad_enabled())
+
+
 class S2Activation(nn.Module):
     """from_grid(SiLU(to_grid(x))): [Z, R, C] -> [Z, R, C]."""
 
@@ -99,7 +104,7 @@ class S2Activation(nn.Module):
         self.grid = grid
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.grid.apply(x, nn.functional.silu)
+        return self.grid.apply(x, silu_of_grid_values)
 
 
 class SeparableS2Activation(nn.Module):

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation, SmoothLeakyReLU
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import edge_chunks, softmax_over_targets, sum_over_targets_in_chunks
+from eqv2.nn.graph_ops import compute_dtype, edge_chunks, softmax_over_targets, sum_over_targets_in_chunks
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.so2_convolution import SO2Convolution
 from eqv2.so3.layout import CoefficientLayout
@@ -116,10 +116,13 @@ class SO2GraphAttention(nn.Module):
         alpha = self.alpha_dropout(softmax_over_targets(logits, target, num_atoms, edge_weights))  # [E, heads]
         if edge_weights is not None:
             alpha = alpha * edge_weights[:, None]
+        # one weight per value channel [E, heads * values]: a product broadcast over a middle axis
+        # runs vectorized, one broadcast over the last axis (alpha[:, None, :, None]) does not
+        alpha = alpha.to(values.dtype).repeat_interleave(self.value_channels, dim=1)
 
         def weighted_message(edges: slice) -> Tensor:
             """[e, K, heads * values]: the values times their attention, rotated back to the global frame."""
-            return rotation.rotate_back((values[edges] * alpha[edges, None, :, None]).flatten(2), edges)
+            return rotation.rotate_back(values[edges].flatten(2) * alpha[edges, None], edges)
 
         messages = ((weighted_message(edges), target[edges]) for edges in chunks)
         return self.proj(sum_over_targets_in_chunks(messages, num_atoms))
@@ -131,6 +134,7 @@ class SO2GraphAttention(nn.Module):
         edges ``edges`` (edge_scalars and edge_index already restricted to them)."""
         source, target = edge_index
         num_edges = source.shape[0]
+        x = x.to(compute_dtype(x))  # under autocast: cast the nodes, not each edge's copy of them
         message = torch.cat([x.index_select(0, source), x.index_select(0, target)], dim=2)  # [e, K, 2C]
         if self.radial_per_degree is not None:
             weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, -1)

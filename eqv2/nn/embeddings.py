@@ -83,7 +83,7 @@ class EdgeDegreeEmbedding(nn.Module):
         num_edges, num_atoms = edge_scalars.shape[0], atomic_numbers.shape[0]
         m0 = self.radial(edge_scalars).reshape(num_edges, self.layout.lmax + 1, self.sphere_channels)
         if edge_weights is not None:
-            m0 = m0 * edge_weights[:, None, None]
+            m0 = (m0.flatten(1) * edge_weights[:, None]).view_as(m0)  # [E, X] * [E, 1] runs vectorized
         chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
         num_padding = self.layout.num_reduced - (self.layout.lmax + 1)
 

@@ -24,6 +24,12 @@ def edge_chunks(num_edges: int, values_per_edge: int, device: torch.device) -> l
     return [slice(start, min(start + size, num_edges)) for start in range(0, max(num_edges, 1), size)]
 
 
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype autocast runs matrix products in on x's device when it is on, else x's own dtype."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
+
 def sum_over_targets(values: Tensor, target: Tensor, num_targets: int) -> Tensor:
     """out[i] = sum of values[e] over edges e with target[e] = i. [E, ...] -> [num_targets, ...]."""
     out = values.new_zeros((num_targets,) + values.shape[1:])

@@ -1,4 +1,4 @@
-"""Chunked edge processing at inference gives the one-pass result."""
+"""The attention: chunked edge processing at inference gives the one-pass result; bf16 autocast."""
 
 import numpy as np
 import pytest
@@ -65,3 +65,12 @@ def test_bf16_autocast_training_step_gives_float32_gradients():
     (outputs["energy"].float().abs().sum() + outputs["forces"].float().abs().sum()).backward()
     gradients = [p.grad for p in potential.model.parameters() if p.grad is not None]
     assert gradients and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in gradients)
+
+
+def test_compute_dtype_is_autocasts_when_it_is_on():
+    x = torch.zeros(2, dtype=torch.float32)
+    assert graph_ops.compute_dtype(x) == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert graph_ops.compute_dtype(x) == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):
+        assert graph_ops.compute_dtype(x.double()) == torch.float64

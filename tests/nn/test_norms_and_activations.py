@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from eqv2.nn.activations import GateActivation, S2Grid, SeparableS2Activation
+from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation
 from eqv2.nn.graph_ops import softmax_over_targets
 from eqv2.nn.norms import equivariant_norm
 from eqv2.so3.layout import CoefficientLayout
@@ -62,3 +62,14 @@ def test_separable_grid_apply_equals_the_dense_projections(mmax, res_beta, res_a
     values = torch.einsum("bai,zic->zbac", grid.to_grid_matrix, x)
     dense = torch.einsum("bai,zbac->zic", grid.from_grid_matrix, torch.nn.functional.silu(values))
     assert torch.allclose(grid.apply(x, torch.nn.functional.silu), dense, atol=1e-12)
+
+
+def test_s2_activation_overwrites_grid_values_only_without_autograd():
+    activation = S2Activation(S2Grid(LMAX, LMAX, 10, 10)).double()
+    x = torch.randn(5, (LMAX + 1) ** 2, 3, dtype=torch.float64, requires_grad=True)
+    with_autograd = activation(x)  # an in-place SiLU here would make backward fail
+    (gradient,) = torch.autograd.grad(with_autograd.square().sum(), x)
+    with torch.no_grad():
+        without_autograd = activation(x)
+    assert torch.equal(with_autograd.detach(), without_autograd)
+    assert torch.isfinite(gradient).all() and gradient.abs().sum() > 0

@@ -1,0 +1,47 @@
+"""Time per `eqv2.Calculator` call on one slab, as MD and ASE optimizers make them.
+
+Usage: ``python benchmarks/calculator_calls.py [--checkpoint runs/demo/best.pt] [--calls 50] [--threads 2]``
+
+Moves the atoms a little before each call (so that each call evaluates the model) and prints the
+median milliseconds per call. Run it once as is and once with ``EQV2_DEFAULT_MALLOC=1`` to see what
+the malloc settings of `eqv2.cpu_memory` do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import eqv2
+from eqv2.data.emt import SystemSpec, build_system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="runs/demo/best.pt")
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    atoms = build_system(SystemSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
+    atoms.calc = eqv2.Calculator(eqv2.load(args.checkpoint))
+    seconds = []
+    for _ in range(args.calls + 5):
+        atoms.positions += 1e-3
+        start = time.perf_counter()
+        atoms.get_forces()
+        seconds.append(time.perf_counter() - start)
+    malloc = "glibc defaults" if os.environ.get("EQV2_DEFAULT_MALLOC") else "eqv2 settings"
+    print(
+        f"{len(atoms)} atoms, {args.threads} threads, malloc: {malloc}: "
+        f"{1000 * statistics.median(seconds[5:]):.1f} ms per call (median of {args.calls})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""glibc malloc settings for the many large, short-lived tensors of a forward pass on CPUs.
+
+PyTorch's CPU tensors are plain malloc'ed blocks. With glibc's defaults, freed memory at the top of
+the heap goes back to the OS (trimming) and large blocks come from fresh mmap'ed pages, so the big
+temporaries of every forward pass (per-edge messages, S2 grid values) are served by new pages, each
+paid with a page fault. For a 28-atom slab through `eqv2.Calculator` (the demo model, 2 cores)
+that doubled the time per call: 41 ms with glibc's defaults, 22 ms with the settings below.
+
+`keep_freed_memory` (applied when eqv2 is imported) serves blocks up to 32 MB from the heap (glibc's
+largest M_MMAP_THRESHOLD on 64-bit systems) and keeps up to 1 GiB of freed heap for reuse
+(M_TRIM_THRESHOLD). Peak memory is unchanged; memory freed after a peak stays with the process for
+reuse. Set the environment variable ``EQV2_DEFAULT_MALLOC=1`` before the import to keep glibc's
+defaults. Other C libraries (macOS, musl) are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's malloc.h
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 32 * 2**20
+TRIM_THRESHOLD_BYTES = 2**30
+OPT_OUT_VARIABLE = "EQV2_DEFAULT_MALLOC"
+
+
+def keep_freed_memory() -> bool:
+    """Apply the settings of the module docstring; True when applied (glibc on Linux, no opt-out)."""
+    if os.environ.get(OPT_OUT_VARIABLE) or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    mallopt = ctypes.CDLL(None).mallopt
+    heap_for_large_blocks = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    return bool(heap_for_large_blocks and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
