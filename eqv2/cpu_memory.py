@@ -3,8 +3,9 @@
 PyTorch's CPU tensors are plain malloc'ed blocks. With glibc's defaults, freed memory at the top of
 the heap goes back to the OS (trimming) and large blocks come from fresh mmap'ed pages, so the big
 temporaries of every forward pass (per-edge messages, S2 grid values) are served by new pages, each
-paid with a page fault. For a 28-atom slab through `eqv2.Calculator` (the demo model, 2 cores)
-that doubled the time per call: 41 ms with glibc's defaults, 22 ms with the settings below.
+paid with a page fault. For one 29-atom slab through `eqv2.Calculator` (the demo model, 2 cores,
+`benchmarks/calculator_calls.py`): 37 to 39 ms per call with glibc's defaults, 23 ms with the
+settings below.
 
 `keep_freed_memory` (applied when eqv2 is imported) serves blocks up to 32 MB from the heap (glibc's
 largest M_MMAP_THRESHOLD on 64-bit systems) and keeps up to 1 GiB of freed heap for reuse
