@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-# 20 calls of eqv2.Calculator on a 28-atom slab (a small random model, one thread); prints the page
+# 20 calls of eqv2.Calculator on a 29-atom slab (a small random model, one thread); prints the page
 # faults of those calls. With glibc's defaults the large temporaries of every call come from fresh
 # pages; with the settings eqv2 applies on import, from memory freed by the previous call.
 CALLS = """

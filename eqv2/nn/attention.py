@@ -109,6 +109,7 @@ class SO2GraphAttention(nn.Module):
         if self.atom_edge_embedding is not None:
             edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
         num_edges, num_atoms = source.shape[0], x.shape[0]
+        x = x.to(compute_dtype(x))  # under autocast: cast the nodes once, not each edge's copy of them
         chunks = edge_chunks(num_edges, 2 * x.shape[1] * x.shape[2], x.device)
         pieces = [self.edge_values(x, edge_scalars[edges], edge_index[:, edges], rotation, edges) for edges in chunks]
         values, logits = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*pieces))
@@ -134,7 +135,6 @@ class SO2GraphAttention(nn.Module):
         edges ``edges`` (edge_scalars and edge_index already restricted to them)."""
         source, target = edge_index
         num_edges = source.shape[0]
-        x = x.to(compute_dtype(x))  # under autocast: cast the nodes, not each edge's copy of them
         message = torch.cat([x.index_select(0, source), x.index_select(0, target)], dim=2)  # [e, K, 2C]
         if self.radial_per_degree is not None:
             weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, -1)

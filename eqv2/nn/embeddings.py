@@ -89,7 +89,8 @@ class EdgeDegreeEmbedding(nn.Module):
 
         def embedding(edges: slice) -> Tensor:
             """[e, K, C]: the m = 0 rows (first in m-major order) rotated back to the global frame."""
-            in_edge_frame = torch.cat([m0[edges], m0.new_zeros(m0[edges].shape[0], num_padding, m0.shape[2])], dim=1)
+            rows = m0[edges]
+            in_edge_frame = torch.cat([rows, rows.new_zeros(rows.shape[0], num_padding, rows.shape[2])], dim=1)
             return rotation.rotate_back(in_edge_frame, edges)
 
         embeddings = ((embedding(edges), edge_index[1, edges]) for edges in chunks)
