@@ -18,11 +18,14 @@ class Calculator(AseCalculator):
 
     Args:
         potential: a `Potential` or the path of a checkpoint `eqv2.load` accepts.
-        device, dtype: where and in which precision to run (default: CPU, the checkpoint's dtype).
+        device, dtype: where and in which precision to run (default: CPU, the checkpoint's dtype);
+            ``dtype`` is a torch dtype or its name ("float32", "float64").
         forces: "direct" (the network's force and stress heads, as the paper; stress from the strain
             derivative when there is no stress head) or "conservative" (-dE/dr and (1/V) dE/de).
         bf16: run the network under bf16 autocast (opt-in approximation, see `Potential`); None
             keeps the potential's setting.
+        neighbor_mode: replaces the potential's rule for ties at max_neighbors
+            (`eqv2.graph.NEIGHBOR_MODES`); None keeps it.
 
     With a stress head and direct forces, every calculation on a cell with volume also stores the
     stress, which costs nothing extra.
@@ -34,9 +37,10 @@ class Calculator(AseCalculator):
         self,
         potential: Potential | str | os.PathLike,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: str | torch.dtype | None = None,
         forces: str = "direct",
         bf16: bool | None = None,
+        neighbor_mode: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -49,6 +53,8 @@ class Calculator(AseCalculator):
         self.potential = potential.eval()
         if bf16 is not None:
             self.potential.bf16 = bf16
+        if neighbor_mode is not None:
+            self.potential.neighbor_mode = neighbor_mode
         self.force_mode = forces
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:

@@ -68,13 +68,20 @@ def potential_from_checkpoint(checkpoint: dict[str, Any], source: str = "") -> P
 
 
 def load(
-    path: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    path: str | os.PathLike,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    neighbor_mode: str | None = None,
 ) -> Potential:
     """A ready potential (model, normalizers, element references, metadata) from a checkpoint file.
 
     Accepts eqv2 checkpoints and fairchem-core 1.x EquiformerV2 checkpoints. The model is in eval mode.
+    ``dtype`` is a torch dtype or its name ("float32", "float64"); ``neighbor_mode`` replaces the
+    checkpoint's rule for ties at max_neighbors (`eqv2.graph.NEIGHBOR_MODES`).
     """
     potential = potential_from_checkpoint(read_checkpoint_file(path), str(path))
+    if neighbor_mode is not None:
+        potential.neighbor_mode = neighbor_mode
     return potential.to(device=device, dtype=dtype) if (device or dtype) else potential
 
 

@@ -24,6 +24,9 @@ the same *shell*:
 - ``"reference_loose"``: the reference's non-strict rule: keep every neighbour with
   ``d^2 <= d_{k+1}^2 + 0.01 Å^2``, d_{k+1} the (k+1)-th smallest distance (so that neighbour is
   always kept).
+- ``"reference_strict"``: exactly the k neighbours the reference's strict rule keeps, ties included:
+  its float32 distances and its unstable sort, per structure (`eqv2.graph_reference_strict`). The
+  cutoff test is made on the reference's float32 squared distances too.
 
 An atom with at most k neighbours keeps them all in every mode.
 """
@@ -35,7 +38,9 @@ import torch
 import vesin
 from torch import Tensor
 
-NEIGHBOR_MODES = ("strict", "shell", "reference_loose")
+from eqv2.graph_reference_strict import reference_strict_edges
+
+NEIGHBOR_MODES = ("strict", "shell", "reference_loose", "reference_strict")
 SHELL_TOLERANCE = 1e-4  # Å: neighbours this close in distance belong to the same shell
 REFERENCE_LOOSE_TOLERANCE = 0.01  # Å^2, added to the squared distance of the (k+1)-th neighbour
 _CUTOFF_MARGIN = 1e-6  # Å: the search runs this much past the cutoff, then filters d <= cutoff
@@ -85,6 +90,8 @@ def radius_graph_batch(
     """
     if mode not in NEIGHBOR_MODES:
         raise ValueError(f"unknown neighbour mode {mode!r}; expected one of {NEIGHBOR_MODES}")
+    if cutoff <= 0:
+        raise ValueError(f"cutoff must be positive, got {cutoff}")
     if max_neighbors is not None and max_neighbors < 1:
         raise ValueError(f"max_neighbors must be at least 1, got {max_neighbors}")
     device = positions.device if isinstance(positions, Tensor) else torch.device("cpu")
@@ -95,10 +102,15 @@ def radius_graph_batch(
     if num_atoms_np.sum() != len(positions_np):
         raise ValueError(f"num_atoms sums to {num_atoms_np.sum()} but there are {len(positions_np)} positions")
 
-    source, target, shifts, distances = _pairs_within_cutoff(positions_np, cells_np, pbc_np, num_atoms_np, cutoff)
-    if max_neighbors is not None:
-        keep = _neighbor_limit_mask(target, source, shifts, distances, max_neighbors, mode)
-        source, target, shifts = source[keep], target[keep], shifts[keep]
+    if mode == "reference_strict":
+        source, target, shifts = _reference_strict_pairs(
+            positions_np, cells_np, pbc_np, num_atoms_np, cutoff, max_neighbors
+        )
+    else:
+        source, target, shifts, distances = _pairs_within_cutoff(positions_np, cells_np, pbc_np, num_atoms_np, cutoff)
+        if max_neighbors is not None:
+            keep = _neighbor_limit_mask(target, source, shifts, distances, max_neighbors, mode)
+            source, target, shifts = source[keep], target[keep], shifts[keep]
     order = _edge_order(target, source, shifts, len(positions_np))
     edge_index = torch.as_tensor(np.stack([source[order], target[order]]), dtype=torch.long)
     return edge_index.to(device), torch.as_tensor(shifts[order], dtype=torch.long).to(device)
@@ -118,8 +130,6 @@ def _pairs_within_cutoff(
 
     Returns source [E], target [E], shifts [E, 3] int64 and distances [E] float64.
     """
-    if cutoff <= 0:
-        raise ValueError(f"cutoff must be positive, got {cutoff}")
     search = vesin.NeighborList(cutoff=cutoff + _CUTOFF_MARGIN, full_list=True)
     blocks = []
     first_atom = 0
@@ -134,6 +144,28 @@ def _pairs_within_cutoff(
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0)
     source, target, shifts, distances = (np.concatenate(parts) for parts in zip(*blocks))
     return source, target, shifts, distances
+
+
+def _reference_strict_pairs(
+    positions: np.ndarray,
+    cells: np.ndarray,
+    pbc: np.ndarray,
+    num_atoms: np.ndarray,
+    cutoff: float,
+    max_neighbors: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source [E], target [E], shifts [E, 3] of every structure as the reference selects them."""
+    blocks = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64))]
+    first_atom = 0
+    for cell, periodic, count in zip(cells, pbc, num_atoms):
+        if count > 0:
+            _check_periodic_cell(cell, periodic)
+            structure = positions[first_atom : first_atom + count]
+            source, target, shifts = reference_strict_edges(structure, cell, periodic, cutoff, max_neighbors)
+            blocks.append((source + first_atom, target + first_atom, shifts))
+        first_atom += count
+    source, target, shifts = (np.concatenate(parts) for parts in zip(*blocks))
+    return source, target, shifts
 
 
 def _structure_pairs(

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from eqv2.graph import NEIGHBOR_MODES
+
 # Reference defaults for the energy reduction and the edge-degree rescale (OC20 S2EF statistics).
 AVG_NUM_NODES = 77.81317
 AVG_DEGREE = 23.395238876342773
@@ -31,7 +33,6 @@ IGNORED_KEYWORDS = frozenset(
     }
 )
 
-NEIGHBOR_MODES = ("strict", "shell", "reference_loose")
 GRID_RULES = ("fine", "reference")
 ENERGY_REDUCTIONS = ("sum", "mean")
 

@@ -23,12 +23,23 @@ from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
 from eqv2.data.validation import validate_structure
+from eqv2.graph import NEIGHBOR_MODES
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
 
 FORCE_MODES = ("direct", "conservative")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name
 NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """A torch dtype from a name in `DTYPES` ("float32", "float64") or a torch dtype; None stays None."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch dtype, got {dtype!r}")
+    return DTYPES[dtype]
 
 
 def denormalize(values: Tensor, normalizer: Normalizer) -> Tensor:
@@ -88,6 +99,24 @@ class Potential(nn.Module):
             torch.tensor(references, dtype=torch.float64) if references is not None else None,
             persistent=False,
         )
+
+    def to(self, *args, **kwargs) -> Potential:
+        """`nn.Module.to`, also accepting the dtype names of `DTYPES` ("float32", "float64")."""
+        args = tuple(resolve_dtype(arg) if _names_a_dtype(arg) else arg for arg in args)
+        if "dtype" in kwargs:
+            kwargs["dtype"] = resolve_dtype(kwargs["dtype"])
+        return super().to(*args, **kwargs)
+
+    @property
+    def neighbor_mode(self) -> str:
+        """How ties at ``max_neighbors`` are resolved (`eqv2.graph.NEIGHBOR_MODES`); settable."""
+        return self.model.config.neighbor_mode
+
+    @neighbor_mode.setter
+    def neighbor_mode(self, mode: str) -> None:
+        if mode not in NEIGHBOR_MODES:
+            raise ValueError(f"neighbor_mode must be one of {NEIGHBOR_MODES}, got {mode!r}")
+        self.model.config.max_neighbors_mode = mode
 
     @property
     def cutoff(self) -> float:
@@ -195,3 +224,8 @@ class Potential(nn.Module):
         results.pop("direct_forces", None)
         results.pop("direct_stress", None)
         return {key: value.detach() for key, value in results.items()}
+
+
+def _names_a_dtype(value: Any) -> bool:
+    """True for a string naming a torch dtype ("float32", "bfloat16", ...), not a device."""
+    return isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype)

@@ -53,6 +53,27 @@ def test_load_to_float64():
     assert energy.dtype == torch.float64 and forces.dtype == torch.float64
 
 
+def test_dtype_by_name_in_load_calculator_and_to():
+    potential = eqv2.load(FAIRCHEM_CHECKPOINT, dtype="float64")
+    assert potential.dtype == torch.float64
+    assert potential.to("float32").dtype == torch.float32
+    assert potential.to(dtype="float64").dtype == torch.float64
+    calculator = eqv2.Calculator(FAIRCHEM_CHECKPOINT, dtype="float64")
+    assert calculator.potential.dtype == torch.float64
+    for bad in ("float16", "double precision"):
+        with pytest.raises(ValueError, match="dtype must be one of"):
+            eqv2.load(FAIRCHEM_CHECKPOINT, dtype=bad)
+
+
+def test_fairchem_neighbor_rule_is_the_reference_s_and_can_be_replaced():
+    assert eqv2.load(FAIRCHEM_CHECKPOINT).neighbor_mode == "reference_strict"
+    assert eqv2.load(FAIRCHEM_CHECKPOINT, neighbor_mode="shell").neighbor_mode == "shell"
+    calculator = eqv2.Calculator(FAIRCHEM_CHECKPOINT, neighbor_mode="strict")
+    assert calculator.potential.neighbor_mode == "strict"
+    with pytest.raises(ValueError, match="neighbor_mode must be one of"):
+        eqv2.load(FAIRCHEM_CHECKPOINT, neighbor_mode="loose")
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="does not exist"):
         eqv2.load("no/such/file.pt")

@@ -11,23 +11,26 @@ import eqv2
 from eqv2.batch import Structure
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REFERENCE_CASES = ("tiny_L4M2", "tiny_gate_L2M1", "tiny_variants_L3M1", "tiny_plain_s2_L3M3")
+REFERENCE_CASES = ("tiny_L4M2", "tiny_gate_L2M1", "tiny_variants_L3M1", "tiny_plain_s2_L3M3", "tiny_symmetric_gate")
 
 
 ENERGY_TOLERANCE = 2e-5  # eV
 FORCE_TOLERANCE = 5e-5  # eV/Å
 
 
+def expected(name: str) -> dict:
+    return json.loads((FIXTURES / "reference" / name / "expected.json").read_text())
+
+
 def cases():
     for name in REFERENCE_CASES:
-        expected = json.loads((FIXTURES / "reference" / name / "expected.json").read_text())
-        for case in expected["cases"]:
-            yield name, expected["checkpoint"], case
+        for case in expected(name)["cases"]:
+            yield name, expected(name)["checkpoint"], case
 
 
 @pytest.fixture(scope="module")
 def potentials():
-    return {name: eqv2.load(FIXTURES / "reference" / name / f"eqv2_{name}_oc20.pt") for name in REFERENCE_CASES}
+    return {name: eqv2.load(FIXTURES / "reference" / name / expected(name)["checkpoint"]) for name in REFERENCE_CASES}
 
 
 @pytest.mark.parametrize("name, checkpoint, case", list(cases()), ids=lambda v: v if isinstance(v, str) else v["file"])
@@ -44,11 +47,11 @@ def test_reproduces_reference(potentials, name, checkpoint, case):
 
 def test_calculator_matches_and_is_bitwise_deterministic(potentials):
     name = "tiny_L4M2"
-    expected = json.loads((FIXTURES / "reference" / name / "expected.json").read_text())["cases"][1]
-    atoms = ase.io.read(FIXTURES / "reference" / name / expected["file"])
+    case = expected(name)["cases"][1]
+    atoms = ase.io.read(FIXTURES / "reference" / name / case["file"])
     atoms.calc = eqv2.Calculator(potentials[name])
     first_energy, first_forces = atoms.get_potential_energy(), atoms.get_forces().copy()
-    assert abs(first_energy - expected["energy"]) <= ENERGY_TOLERANCE
+    assert abs(first_energy - case["energy"]) <= ENERGY_TOLERANCE
     for _ in range(3):
         atoms.calc.reset()
         assert atoms.get_potential_energy() == first_energy

@@ -8,13 +8,11 @@ import sys
 from collections.abc import Callable
 
 import ase.io
-import torch
 from ase import Atoms
 
 from eqv2.checkpoint import load
-from eqv2.potential import Potential
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+from eqv2.graph import NEIGHBOR_MODES
+from eqv2.potential import DTYPES, Potential
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +21,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast: faster, approximate (opt-in)")
+    parser.add_argument(
+        "--neighbor-mode", choices=NEIGHBOR_MODES, help="ties at max_neighbors (default: the checkpoint's rule)"
+    )
 
 
 def load_potential(args: argparse.Namespace) -> Potential:
-    potential = load(args.checkpoint, device=args.device, dtype=DTYPES.get(args.dtype))
+    potential = load(args.checkpoint, device=args.device, dtype=args.dtype, neighbor_mode=args.neighbor_mode)
     potential.bf16 = args.bf16
     return potential
 

@@ -126,8 +126,9 @@ def reference_graph_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(kwargs)
     if kwargs.get("grid_resolution") is None:
         kwargs["grid_rule"] = "reference"
-    if not kwargs.get("enforce_max_neighbors_strictly", True) and "max_neighbors_mode" not in kwargs:
-        kwargs["max_neighbors_mode"] = "reference_loose"
+    if "max_neighbors_mode" not in kwargs:
+        strict = kwargs.get("enforce_max_neighbors_strictly", True)
+        kwargs["max_neighbors_mode"] = "reference_strict" if strict else "reference_loose"
     return kwargs
 
 

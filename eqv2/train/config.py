@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config
+from eqv2.potential import DTYPES, FORCE_MODES
 
 
 class ConfigError(ValueError):
@@ -109,9 +110,9 @@ class TrainConfig:
 CHOICES = {
     "loss.energy": ("mae", "per_atom_mae"),
     "loss.forces": ("l2mae", "mae"),
-    "loss.forces_mode": ("direct", "conservative"),
+    "loss.forces_mode": FORCE_MODES,
     "device": ("auto", "cpu", "cuda"),
-    "dtype": ("float32", "float64"),
+    "dtype": tuple(DTYPES),
 }
 
 

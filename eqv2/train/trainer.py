@@ -42,8 +42,6 @@ from eqv2.train.sampler import BalancedBatches, Position
 from eqv2.train.schedule import learning_rate
 from eqv2.train.setup import build_optimizer, build_potential, open_split, scan, training_subset
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 class TrainingForward(nn.Module):
     """Physical predictions of a potential for training (the module that DDP wraps)."""
@@ -86,7 +84,7 @@ class Trainer:
         self.train_set = training_subset(open_split(data, data.train, required), data.train_limit)
         self.val_set = open_split(data, data.val, ("energy", "forces"))
         num_atoms, statistics = scan(self.train_set)
-        self.potential = build_potential(config, statistics).to(self.device, DTYPES[config.dtype])
+        self.potential = build_potential(config, statistics).to(self.device, config.dtype)
         self.potential.train()
         self.sampler = BalancedBatches(num_atoms, config.optim.batch_size, self.rank, self.world_size, config.seed)
         self.steps_per_epoch = self.sampler.batches_per_epoch / config.optim.grad_accumulation
@@ -279,7 +277,7 @@ class Trainer:
         """Plots and test metrics of the best model (rank 0)."""
         from eqv2.train import plots
 
-        best = load(self.run_dir / "best.pt", device=self.device, dtype=DTYPES[self.config.dtype])
+        best = load(self.run_dir / "best.pt", device=self.device, dtype=self.config.dtype)
         if self.config.plots:
             plots.learning_curves(self.run_dir / "metrics.csv", self.run_dir / "learning_curves.png")
             predictions = predict_dataset(
