@@ -24,7 +24,8 @@ from ase import Atoms
 
 from benchmarks import reference_model, structures
 from eqv2.checkpoint import potential_from_checkpoint
-from eqv2.model import EquiformerV2, load_preset
+from eqv2.model import EquiformerV2
+from eqv2.model_config import load_preset
 from eqv2.potential import Potential
 
 CASES = {"slab_38": lambda: [structures.slab_38()], "slab_batch_8": structures.slab_batch_8}

@@ -29,7 +29,7 @@ import torch
 from ase import Atoms
 
 from benchmarks import structures
-from eqv2.model import load_preset
+from eqv2.model_config import load_preset
 
 REFERENCE_VERSION = "1.10.0"
 OC20_ENERGY_MEAN = -0.7554450631141663

@@ -223,7 +223,7 @@ def shared_checkpoint(directory: str) -> str | None:
         return None
     path = Path(directory) / "oc20-31M-reference.pt"
     code = (
-        "import sys, torch; from benchmarks import reference_model as r; from eqv2.model import load_preset; "
+        "import sys, torch; from benchmarks import reference_model as r; from eqv2.model_config import load_preset; "
         "a = load_preset('oc20-31M'); m = r.build_reference_model(a, seed=0); "
         "r.save_reference_checkpoint(m, sys.argv[1], a)"
     )

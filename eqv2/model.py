@@ -22,14 +22,12 @@ eV, eV/Å and eV/Å^3.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
-import yaml
 from torch import Tensor, nn
 
 from eqv2.batch import Batch
-from eqv2.model_config import EquiformerV2Config
+from eqv2.model_config import EquiformerV2Config, load_preset
 from eqv2.nn.activations import S2Grid
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
 from eqv2.nn.attention import SO2GraphAttention
@@ -42,21 +40,6 @@ from eqv2.nn.norms import equivariant_norm
 from eqv2.nn.rank2_head import Rank2StressHead
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
-
-PRESET_DIRECTORY = Path(__file__).parent / "presets"
-
-
-def available_presets() -> list[str]:
-    """Names accepted by `EquiformerV2.from_preset`."""
-    return sorted(path.stem for path in PRESET_DIRECTORY.glob("*.yaml"))
-
-
-def load_preset(name: str) -> dict:
-    """The model keyword arguments of preset ``name``."""
-    path = PRESET_DIRECTORY / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
-    return yaml.safe_load(path.read_text())
 
 
 class TransformerBlock(nn.Module):

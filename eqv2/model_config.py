@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from eqv2.graph import NEIGHBOR_MODES
+
+PRESET_DIRECTORY = Path(__file__).parent / "presets"
 
 # Reference defaults for the energy reduction and the edge-degree rescale (OC20 S2EF statistics).
 AVG_NUM_NODES = 77.81317
@@ -215,3 +220,16 @@ def _check_type(name: str, value: Any, annotation: str) -> None:
         raise ValueError(f"{name}: expected {annotation}, got {value!r}")
     if annotation == "list[int]" and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise ValueError(f"{name}: expected a list of integers, got {value!r}")
+
+
+def available_presets() -> list[str]:
+    """Names accepted by `load_preset` and `eqv2.EquiformerV2.from_preset`."""
+    return sorted(path.stem for path in PRESET_DIRECTORY.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The model keyword arguments of preset ``name`` (``eqv2/presets/<name>.yaml``)."""
+    path = PRESET_DIRECTORY / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    return yaml.safe_load(path.read_text())

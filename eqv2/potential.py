@@ -22,11 +22,11 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
-from eqv2.data.validation import validate_structure
 from eqv2.graph import NEIGHBOR_MODES
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
+from eqv2.validation import validate_structure
 
 FORCE_MODES = ("direct", "conservative")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name

@@ -10,9 +10,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqv2.batch import Batch, Structure, stress_to_voigt
-from eqv2.data.validation import DataError
 from eqv2.potential import Potential
 from eqv2.progress import Progress
+from eqv2.validation import DataError
 
 ERROR_MODES = ("raise", "flag")
 

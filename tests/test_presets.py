@@ -1,7 +1,7 @@
 import pytest
 
 from eqv2 import EquiformerV2
-from eqv2.model import available_presets
+from eqv2.model_config import available_presets
 
 PARAMETER_COUNTS = {"oc20-31M": 31_058_690, "oc20-83M": 83_164_802, "oc20-153M": 153_602_690}
 

@@ -32,22 +32,10 @@ from ase.md.verlet import VelocityVerlet
 from ase.optimize import LBFGS
 
 from eqv2.progress import Progress
+from eqv2.simulate.adsorbates import ADSORBATES
 
 METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
 FACETS = ("fcc111", "fcc100", "fcc211")
-ADSORBATES: dict[str, list[tuple[str, tuple[float, float, float]]]] = {
-    # name -> atoms (symbol, position in Å); the first atom binds to the surface
-    "H": [("H", (0.0, 0.0, 0.0))],
-    "C": [("C", (0.0, 0.0, 0.0))],
-    "N": [("N", (0.0, 0.0, 0.0))],
-    "O": [("O", (0.0, 0.0, 0.0))],
-    "OH": [("O", (0.0, 0.0, 0.0)), ("H", (0.0, 0.0, 0.97))],
-    "CO": [("C", (0.0, 0.0, 0.0)), ("O", (0.0, 0.0, 1.15))],
-    "NH": [("N", (0.0, 0.0, 0.0)), ("H", (0.0, 0.0, 1.02))],
-    "CH": [("C", (0.0, 0.0, 0.0)), ("H", (0.0, 0.0, 1.09))],
-    "CH2": [("C", (0.0, 0.0, 0.0)), ("H", (0.89, 0.0, 0.63)), ("H", (-0.89, 0.0, 0.63))],
-    "NO": [("N", (0.0, 0.0, 0.0)), ("O", (0.0, 0.0, 1.15))],
-}
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.1, "test_ood": 0.1}  # fraction of the n structures
 RELAXATION_FRAMES = 3  # first, middle and last step of the relaxation
 RATTLED_FRAMES = 3

@@ -27,7 +27,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from torch.utils.data import Dataset
 
 from eqv2.batch import Structure
-from eqv2.data.validation import validate_structure
+from eqv2.validation import validate_structure
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.build import molecule
 from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.emt import EMT
-from ase.collections import g2
 from ase.data import covalent_radii
 
-from eqv2.data.emt import ADSORBATES
-from eqv2.data.validation import DataError
 from eqv2.potential import Potential
+from eqv2.simulate.adsorbates import adsorbate_atoms
 from eqv2.simulate.relax import OPTIMIZERS, RelaxResult, fixed_mask, relax
+from eqv2.validation import DataError
 
 UPPER_DEPTH = 1.5  # Å: atoms this far below the highest one provide top, bridge and hollow sites
 SUBSURFACE_DEPTH = 2.5  # Å: atoms down to this depth provide hollow sites (above them: fcc(100) 4-fold, hcp)
@@ -40,28 +38,6 @@ SAME_SITE = 0.3  # Å: placements whose binding atoms lie closer than this are t
 DESORBED = 1.5  # binding atom further than this times the covalent bond length from every slab atom
 DISSOCIATED = 1.5  # a bond of the adsorbate stretched beyond this times its covalent length
 SITE_KINDS = {1: "top", 2: "bridge", 3: "hollow"}
-
-
-def adsorbate_atoms(name: str) -> Atoms:
-    """The adsorbate ``name`` (eqv2's built-in ones, or an ASE g2 molecule) with its binding atom at the
-    origin and the rest above it."""
-    if name in ADSORBATES:
-        symbols, positions = zip(*ADSORBATES[name])
-        return Atoms(symbols, positions=positions)
-    if name not in g2.names:
-        raise DataError(f"unknown adsorbate {name!r}: use one of {sorted(ADSORBATES)} or an ASE g2 molecule name")
-    gas = molecule(name)
-    gas.positions -= gas.positions[0]
-    return upright(gas)
-
-
-def upright(adsorbate: Atoms) -> Atoms:
-    """Rotate about the binding atom (at the origin) so the other atoms' centre lies straight above it."""
-    if len(adsorbate) > 1:
-        centre = adsorbate.positions[1:].mean(axis=0)
-        if np.linalg.norm(centre) > 1e-6:
-            adsorbate.rotate(centre, (0.0, 0.0, 1.0))
-    return adsorbate
 
 
 def check_slab(slab: Atoms) -> None:

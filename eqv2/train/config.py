@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config
+from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config, load_preset
 from eqv2.potential import DTYPES, FORCE_MODES
 
 
@@ -268,8 +268,6 @@ def check_model_section(model: dict[str, Any]) -> None:
 
 def model_options(model: dict[str, Any]) -> dict[str, Any]:
     """The EquiformerV2 keyword arguments of the model section: preset values, then the section's own."""
-    from eqv2.model import load_preset
-
     own = {key: value for key, value in model.items() if key not in MODEL_TRAINING_KEYS}
     preset = model.get("preset")
     return {**(load_preset(preset) if preset else {}), **own}

@@ -5,8 +5,8 @@ from ase.build import fcc100, fcc111
 from ase.constraints import FixAtoms
 
 from eqv2.cli import main
-from eqv2.data import DataError
 from eqv2.simulate.adsorbml import anomaly, placements, screen
+from eqv2.validation import DataError
 
 
 def clean_slab(builder=fcc111) -> "ase.Atoms":

@@ -5,9 +5,9 @@ from ase.optimize import FIRE, LBFGS
 
 import eqv2
 from eqv2.cli import main
-from eqv2.data import DataError
 from eqv2.prediction import predict
 from eqv2.simulate import relax
+from eqv2.validation import DataError
 
 ASE_OPTIMIZERS = {"fire": FIRE, "lbfgs": LBFGS}
 

@@ -7,7 +7,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqv2.batch import Structure
-from eqv2.data import DataError, ReadOptions, open_dataset, validate_structure
+from eqv2.data import ReadOptions, open_dataset
+from eqv2.validation import DataError, validate_structure
 
 
 def labelled(atoms):
