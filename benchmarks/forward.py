@@ -3,7 +3,7 @@
     python -m benchmarks.forward                  # eqv2 only
     .refenv/bin/python -m benchmarks.forward      # side by side with fairchem-core 1.10.0 (same weights)
 
-(`bash benchmarks/install_reference.sh` makes `.refenv`.) Both sides build their graph inside the
+(`bash reference/install.sh` makes `.refenv`.) Both sides build their graph inside the
 timed call. "forward" is inference (eval mode, no autograd, direct forces); "forward+backward" is
 one training-style step: forward with autograd, loss = sum |E| + sum |F|, backward to the weights.
 Prints a Markdown table with the ratio reference / eqv2 and the largest output differences.
@@ -22,11 +22,12 @@ from functools import partial
 import torch
 from ase import Atoms
 
-from benchmarks import reference_model, structures
+from benchmarks import structures
 from eqv2.checkpoint import potential_from_checkpoint
 from eqv2.model import EquiformerV2
 from eqv2.model_config import load_preset
 from eqv2.potential import Potential
+from reference import fairchem_model as reference_model
 
 CASES = {"slab_38": lambda: [structures.slab_38()], "slab_batch_8": structures.slab_batch_8}
 

@@ -13,7 +13,7 @@ if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH="$PWD:$PWD/benchmarks/reference_standins:${PYTHONPATH:-}"
+export PYTHONPATH="$PWD:$PWD/reference/standins:${PYTHONPATH:-}"
 export PYTHONUNBUFFERED=1
 export CUBLAS_WORKSPACE_CONFIG=:4096:8  # needed by torch.use_deterministic_algorithms on CUDA
 nvidia-smi -L

@@ -15,7 +15,7 @@ Sections:
 
 Every measurement runs in its own process (`one` sub-command) so that peak RSS is its own. Both
 sides load the same weights: the reference's random initial weights, saved once as a fairchem
-checkpoint that eqv2 loads. The reference runs with `.refenv/bin/python` (benchmarks/install_reference.sh);
+checkpoint that eqv2 loads. The reference runs with `.refenv/bin/python` (reference/install.sh);
 "reference" is its standard prediction path (autograd on inside forward, as OCPCalculator runs it),
 "reference no-grad" its true no-grad path. Prints Markdown.
 """
@@ -96,7 +96,7 @@ def reference_python() -> str | None:
     """The interpreter that runs the reference: .refenv's, or this one when fairchem imports here."""
     if REFERENCE_PYTHON.exists():
         return str(REFERENCE_PYTHON)
-    from benchmarks import reference_model
+    from reference import fairchem_model as reference_model
 
     return sys.executable if reference_model.reference_available() else None
 
@@ -132,7 +132,7 @@ def eqv2_step(
 
 
 def reference_step(checkpoint: str, case: str, mode: str, device: str = "cpu", precision: str = "fp32"):
-    from benchmarks import reference_model
+    from reference import fairchem_model as reference_model
 
     state = torch.load(checkpoint, weights_only=True)
     attributes = state["config"]["model_attributes"]
@@ -223,7 +223,7 @@ def shared_checkpoint(directory: str) -> str | None:
         return None
     path = Path(directory) / "oc20-31M-reference.pt"
     code = (
-        "import sys, torch; from benchmarks import reference_model as r; from eqv2.model_config import load_preset; "
+        "import sys, torch; from reference import fairchem_model as r; from eqv2.model_config import load_preset; "
         "a = load_preset('oc20-31M'); m = r.build_reference_model(a, seed=0); "
         "r.save_reference_checkpoint(m, sys.argv[1], a)"
     )

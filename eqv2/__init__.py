@@ -8,11 +8,11 @@ Public API:
     Calculator            the ASE calculator
     radius_graph          periodic neighbour lists
     Structure, Batch, collate   the data contract
+    DataError             raised for bad input, naming the structure
     predict               batched energies, forces and stress for many structures
     relax, run_md, screen batched relaxation, molecular dynamics, AdsorbML-style screening
-
-Importing eqv2 applies `eqv2.cpu_memory.keep_freed_memory` (glibc malloc settings that spare large
-temporary tensors a page fault per page; ``EQV2_DEFAULT_MALLOC=1`` opts out).
+    keep_freed_memory     glibc malloc settings that make repeated CPU calls faster (opt-in; the
+                          `eqv2` command applies them)
 """
 
 from eqv2.batch import Batch, Structure, collate
@@ -27,13 +27,16 @@ from eqv2.prediction import predict
 from eqv2.simulate import RelaxResult, relax
 from eqv2.simulate.adsorbml import Screening, screen
 from eqv2.simulate.md import MDResult, run_md
+from eqv2.validation import DataError
 
 __all__ = [
     "Batch",
     "Calculator",
+    "DataError",
     "EquiformerV2",
     "EquiformerV2Config",
     "MDResult",
+    "keep_freed_memory",
     "Potential",
     "RelaxResult",
     "Screening",
@@ -48,5 +51,3 @@ __all__ = [
     "screen",
 ]
 __version__ = "0.1.0"
-
-keep_freed_memory()

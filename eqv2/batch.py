@@ -40,6 +40,12 @@ class Structure:
     def num_atoms(self) -> int:
         return len(self.atomic_numbers)
 
+    @property
+    def stress_is_defined(self) -> bool:
+        """True for cells periodic in all three directions with non-zero volume (bulk, or a slab in a
+        3D-periodic box); the one rule eqv2 uses to decide whether a structure has a stress."""
+        return bool(np.all(self.pbc)) and abs(np.linalg.det(self.cell)) > 1e-12
+
     @classmethod
     def from_atoms(cls, atoms, name: str = "") -> Structure:
         """Build from an ``ase.Atoms``; labels come from its calculator when it has results."""

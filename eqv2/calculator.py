@@ -8,6 +8,7 @@ import torch
 from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
+from eqv2 import cpu_memory
 from eqv2.batch import Structure, stress_to_voigt
 from eqv2.checkpoint import load
 from eqv2.potential import FORCE_MODES, Potential
@@ -26,6 +27,8 @@ class Calculator(AseCalculator):
             keeps the potential's setting.
         neighbor_mode: replaces the potential's rule for ties at max_neighbors
             (`eqv2.graph.NEIGHBOR_MODES`); None keeps it.
+        keep_freed_memory: apply `eqv2.cpu_memory.keep_freed_memory` (process-wide glibc malloc
+            settings; on a CPU, repeated calls on small structures run about 1.6x faster).
 
     With a stress head and direct forces, every calculation on a cell with volume also stores the
     stress, which costs nothing extra.
@@ -41,9 +44,12 @@ class Calculator(AseCalculator):
         forces: str = "direct",
         bf16: bool | None = None,
         neighbor_mode: str | None = None,
+        keep_freed_memory: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if keep_freed_memory:
+            cpu_memory.keep_freed_memory()
         if forces not in FORCE_MODES:
             raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
         if not isinstance(potential, Potential):
@@ -60,10 +66,9 @@ class Calculator(AseCalculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         structure = Structure.from_atoms(self.atoms, name=self.atoms.get_chemical_formula())
-        has_volume = self.atoms.pbc.any() and abs(self.atoms.cell.volume) >= 1e-12
-        if "stress" in properties and not has_volume:
-            raise PropertyNotImplementedError("stress needs a periodic cell with nonzero volume")
-        free_stress = self.force_mode == "direct" and self.potential.has_stress_head and has_volume
+        if "stress" in properties and not structure.stress_is_defined:
+            raise PropertyNotImplementedError("stress needs a cell periodic in x, y and z with nonzero volume")
+        free_stress = self.force_mode == "direct" and self.potential.has_stress_head and structure.stress_is_defined
         want_stress = "stress" in properties or free_stress
         batch = self.potential.collate([structure])
         results = self.potential(batch, forces=self.force_mode, stress=want_stress)

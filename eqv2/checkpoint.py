@@ -10,7 +10,8 @@ eqv2's own format is a ``torch.save`` of plain data, readable with ``torch.load(
      "metadata": {...}}
 
 `load` also reads fairchem-core 1.x EquiformerV2 checkpoints: the old format (`eqv2.compat.fairchem`)
-and the hydra format (`eqv2.compat.hydra`).
+and the hydra format (`eqv2.compat.hydra`). Every format is first read into the same parts (model
+config, state dict in eqv2's names, statistics, metadata); `build_potential` builds from those.
 Files are written atomically: to a temporary file in the same folder, then renamed.
 """
 
@@ -22,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from eqv2.compat.fairchem import load_fairchem_checkpoint, load_strict
-from eqv2.compat.hydra import is_hydra_config, load_hydra_checkpoint
+from eqv2.compat.fairchem import CheckpointParts, read_fairchem_checkpoint
+from eqv2.compat.hydra import is_hydra_config, read_hydra_checkpoint
 from eqv2.model import EquiformerV2
+from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import Potential, TargetStatistics
 
 FORMAT = "eqv2"
@@ -46,25 +49,65 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     return checkpoint
 
 
-def potential_from_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Potential:
-    """Build a `Potential` from a loaded checkpoint dict in eqv2 or fairchem format."""
+def checkpoint_parts(checkpoint: dict[str, Any], source: str = "") -> CheckpointParts:
+    """Model config, state dict, statistics and metadata of a loaded checkpoint dict in any format."""
     if checkpoint.get("format") == FORMAT:
         if checkpoint.get("version") != VERSION:
             raise ValueError(f"{source}: eqv2 checkpoint version {checkpoint.get('version')!r} is not supported")
-        model = EquiformerV2.from_config(checkpoint["model_config"])
-        load_strict(model, checkpoint["state_dict"], source)
-        model.eval()
-        statistics = TargetStatistics.from_dict(checkpoint.get("statistics", {}))
-        return Potential(model, statistics, checkpoint.get("metadata"))
+        return CheckpointParts(
+            EquiformerV2Config.from_dict(checkpoint["model_config"]),
+            checkpoint["state_dict"],
+            TargetStatistics.from_dict(checkpoint.get("statistics", {})),
+            checkpoint.get("metadata") or {},
+        )
     if isinstance(checkpoint.get("config"), dict) and is_hydra_config(checkpoint["config"]):
         if "state_dict" not in checkpoint:
             raise ValueError(f"{source}: fairchem checkpoint without 'state_dict'")
-        return load_hydra_checkpoint(checkpoint, source)
+        return read_hydra_checkpoint(checkpoint, source)
     if "config" in checkpoint and "state_dict" in checkpoint:
-        return load_fairchem_checkpoint(checkpoint, source)
+        return read_fairchem_checkpoint(checkpoint, source)
     raise ValueError(
         f"{source}: neither an eqv2 nor a fairchem EquiformerV2 checkpoint (keys: {sorted(checkpoint)[:8]})"
     )
+
+
+def build_potential(
+    config: EquiformerV2Config,
+    state_dict: dict[str, Tensor],
+    statistics: TargetStatistics,
+    metadata: dict[str, Any] | None = None,
+    source: str = "",
+) -> Potential:
+    """The `Potential` of ``config`` with every weight of ``state_dict`` (in eval mode)."""
+    model = EquiformerV2.from_config(config)
+    load_strict(model, state_dict, source)
+    return Potential(model.eval(), statistics, metadata)
+
+
+def potential_from_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Potential:
+    """The `Potential` of a loaded checkpoint dict in any format eqv2 reads."""
+    return build_potential(*checkpoint_parts(checkpoint, source), source=source)
+
+
+def load_strict(model: torch.nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
+    """Load every parameter or fail naming the missing, unexpected or mis-shaped keys."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state_dict) if expected[k].shape != state_dict[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    if wrong_shape:
+        shapes = [
+            f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}" for k in wrong_shape[:5]
+        ]
+        problems.append("wrong shape " + "; ".join(shapes))
+    if problems:
+        raise ValueError(f"{source}: checkpoint does not match its model config: " + ", ".join(problems))
+    model.load_state_dict(state_dict, strict=True)
 
 
 def load(

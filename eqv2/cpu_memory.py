@@ -7,11 +7,13 @@ paid with a page fault. For one 29-atom slab through `eqv2.Calculator` (the demo
 `benchmarks/calculator_calls.py`): 37 to 39 ms per call with glibc's defaults, 23 ms with the
 settings below.
 
-`keep_freed_memory` (applied when eqv2 is imported) serves blocks up to 32 MB from the heap (glibc's
-largest M_MMAP_THRESHOLD on 64-bit systems) and keeps up to 1 GiB of freed heap for reuse
-(M_TRIM_THRESHOLD). Peak memory is unchanged; memory freed after a peak stays with the process for
-reuse. Set the environment variable ``EQV2_DEFAULT_MALLOC=1`` before the import to keep glibc's
-defaults. Other C libraries (macOS, musl) are left alone.
+`keep_freed_memory` serves blocks up to 32 MB from the heap (glibc's largest M_MMAP_THRESHOLD on
+64-bit systems) and keeps up to 1 GiB of freed heap for reuse (M_TRIM_THRESHOLD). Peak memory is
+unchanged; memory freed after a peak stays with the process for reuse. The settings hold for the
+whole process, other libraries included, so eqv2 applies them only where it owns the process (the
+``eqv2`` command) or where the user asks: ``eqv2.keep_freed_memory()`` or
+``eqv2.Calculator(..., keep_freed_memory=True)``. The environment variable ``EQV2_DEFAULT_MALLOC=1``
+turns them off everywhere. Other C libraries (macOS, musl) are left alone.
 """
 
 from __future__ import annotations

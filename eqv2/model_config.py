@@ -13,7 +13,9 @@ from typing import Any
 
 import yaml
 
+from eqv2.config_types import check_type
 from eqv2.graph import NEIGHBOR_MODES
+from eqv2.nn.norms import NORM_TYPES
 
 PRESET_DIRECTORY = Path(__file__).parent / "presets"
 
@@ -155,15 +157,15 @@ class EquiformerV2Config:
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field."""
         for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), f.type)
+            check_type(f.name, getattr(self, f.name), f.type)
         if len(self.lmax_list) != 1 or len(self.mmax_list) != 1:
             raise ValueError("lmax_list/mmax_list: eqv2 supports a single resolution (one lmax, one mmax)")
         if not 0 <= self.mmax <= self.lmax:
             raise ValueError(f"mmax_list: need 0 <= mmax <= lmax, got lmax={self.lmax}, mmax={self.mmax}")
         if self.lmax < 1:
             raise ValueError("lmax_list: lmax must be at least 1 (forces are read from degree 1)")
-        if self.norm_type not in ("layer_norm", "layer_norm_sh", "rms_norm_sh"):
-            raise ValueError(f"norm_type: unknown norm {self.norm_type!r}")
+        if self.norm_type not in NORM_TYPES:
+            raise ValueError(f"norm_type: must be one of {NORM_TYPES}, got {self.norm_type!r}")
         if self.distance_gaussians < 2:
             raise ValueError(f"distance_gaussians: must be at least 2, got {self.distance_gaussians}")
         if self.distance_function != "gaussian":
@@ -202,24 +204,6 @@ class EquiformerV2Config:
             return reference_resolution(self.lmax, mmax)
         resolution = max(18, 2 * (self.lmax + 2))
         return resolution, resolution
-
-
-def _check_type(name: str, value: Any, annotation: str) -> None:
-    expected = {
-        "bool": (bool,),
-        "int": (int,),
-        "float": (int, float),
-        "str": (str,),
-        "list[int]": (list, tuple),
-        "int | None": (int, type(None)),
-        "float | None": (int, float, type(None)),
-        "str | None": (str, type(None)),
-    }[annotation]
-    is_bool = isinstance(value, bool)
-    if not isinstance(value, expected) or (is_bool and bool not in expected):
-        raise ValueError(f"{name}: expected {annotation}, got {value!r}")
-    if annotation == "list[int]" and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ValueError(f"{name}: expected a list of integers, got {value!r}")
 
 
 def available_presets() -> list[str]:

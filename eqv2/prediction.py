@@ -17,11 +17,6 @@ from eqv2.validation import DataError
 ERROR_MODES = ("raise", "flag")
 
 
-def has_stress(structure: Structure) -> bool:
-    """Stress is defined for cells periodic in all three directions."""
-    return bool(np.all(structure.pbc)) and abs(np.linalg.det(structure.cell)) > 1e-12
-
-
 def batches(items: Sequence, batch_size: int) -> Iterable[Sequence]:
     for start in range(0, len(items), batch_size):
         yield items[start : start + batch_size]
@@ -60,7 +55,7 @@ def predict_group(
     else:
         batch, errors = collate_valid(potential, group)
     valid = [s for i, s in enumerate(group) if i not in errors]
-    want_stress = stress and any(has_stress(s) for s in valid)
+    want_stress = stress and any(s.stress_is_defined for s in valid)
     outputs = potential(batch, forces=forces, stress=want_stress) if batch is not None else {}
     forces_per_structure = (
         np.split(outputs["forces"].double().cpu().numpy(), np.cumsum([s.num_atoms for s in valid])[:-1])
@@ -73,7 +68,7 @@ def predict_group(
             results.append({"error": errors[index]})
             continue
         result = {"energy": float(outputs["energy"][position]), "forces": forces_per_structure[position]}
-        if want_stress and has_stress(structure):
+        if want_stress and structure.stress_is_defined:
             result["stress"] = outputs["stress"][position].double().cpu().numpy()
         if on_error == "flag" and not all(np.isfinite(value).all() for value in result.values()):
             result = {"error": f"{structure.name}: the model returned non-finite values"}

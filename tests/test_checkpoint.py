@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ase.calculators.calculator import PropertyNotImplementedError
 
 import eqv2
 from eqv2.batch import Structure
@@ -169,3 +170,6 @@ def test_structure_round_trip_through_calculator_has_stress_for_bulk():
     atoms.calc = eqv2.Calculator(potential, forces="conservative")
     assert atoms.get_stress().shape == (6,)
     assert Structure.from_atoms(atoms).num_atoms == 4
+    atoms.pbc = (True, True, False)  # stress needs periodicity in all three directions (Structure.stress_is_defined)
+    with pytest.raises(PropertyNotImplementedError, match="periodic in x, y and z"):
+        atoms.get_stress()

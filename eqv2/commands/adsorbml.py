@@ -15,6 +15,8 @@ from eqv2.commands.common import add_model_arguments, load_potential, read_struc
 from eqv2.simulate.adsorbml import Screening, screen
 from eqv2.simulate.relax import OPTIMIZERS
 
+HELP = "AdsorbML-style search for the lowest adsorption energy on a slab"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)

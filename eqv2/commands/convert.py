@@ -13,6 +13,8 @@ import sys
 from eqv2.checkpoint import load, save
 from eqv2.commands.common import reports_errors
 
+HELP = "rewrite a fairchem-core 1.x checkpoint (old or hydra format) in eqv2's format"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="fairchem-core 1.x EquiformerV2 checkpoint (old or hydra format) or eqv2's")

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from eqv2.experiment import Run, Sweep
 
 
+HELP = "a sweep of training runs (variants x seeds) with a Markdown report and plots"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="sweep YAML (see configs/experiments/)")
     parser.add_argument("--out", default=None, help="output directory (default experiments/<sweep name>)")

@@ -7,7 +7,10 @@ import json
 import sys
 
 from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
+from eqv2.potential import FORCE_MODES
 from eqv2.simulate.md import ENSEMBLES, run_md
+
+HELP = "molecular dynamics (NVE or Langevin NVT) through ASE's integrators"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (nvt)")
     parser.add_argument("--interval", type=int, default=10, help="record and write every this many steps")
-    parser.add_argument("--forces", choices=("direct", "conservative"), default="conservative")
+    parser.add_argument("--forces", choices=FORCE_MODES, default="conservative")
     parser.add_argument("--seed", type=int, default=0)
 
 

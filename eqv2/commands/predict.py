@@ -8,7 +8,10 @@ import sys
 import ase.io
 
 from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
+from eqv2.potential import FORCE_MODES
 from eqv2.prediction import attach_results, timed_predict
+
+HELP = "energies, forces and stress for every structure in a file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="any file ASE reads (all frames are used)")
     parser.add_argument("-o", "--output", required=True, help="extxyz file to write")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--forces", choices=("direct", "conservative"), default="direct")
+    parser.add_argument("--forces", choices=FORCE_MODES, default="direct")
     parser.add_argument("--no-stress", action="store_true", help="skip the stress of 3D-periodic cells")
 
 

@@ -10,7 +10,10 @@ from pathlib import Path
 import ase.io
 
 from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
+from eqv2.potential import FORCE_MODES
 from eqv2.simulate.relax import MAX_FORCE, OPTIMIZERS, RelaxResult, relax
+
+HELP = "relax every structure in a file together (FIRE or L-BFGS, optional cell)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=300, help="most optimizer steps per structure")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="fire")
     parser.add_argument("--relax-cell", action="store_true", help="also relax the cell of 3D-periodic structures")
-    parser.add_argument("--forces", choices=("direct", "conservative"), default="direct")
+    parser.add_argument("--forces", choices=FORCE_MODES, default="direct")
     parser.add_argument("--batch-size", type=int, default=None, help="most structures per model call (default: all)")
     parser.add_argument("--max-force", type=float, default=MAX_FORCE, help="eV/Å above which a structure has blown up")
     parser.add_argument("--trajectory-dir", default=None, help="write each structure's frames to DIR/<index>.extxyz")

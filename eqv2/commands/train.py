@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+HELP = "train or fine-tune a potential from a YAML config (DDP under torchrun)"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML training config (see configs/demo.yaml)")

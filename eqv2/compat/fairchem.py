@@ -1,4 +1,7 @@
-"""Read EquiformerV2 checkpoints saved by fairchem-core 1.x (old ``equiformer_v2`` format).
+"""Translate EquiformerV2 checkpoints saved by fairchem-core 1.x (old ``equiformer_v2`` format).
+
+The translation gives what `eqv2.checkpoint.build_potential` builds a potential from: the model
+config, a state dict in eqv2's names, the target statistics and metadata (`CheckpointParts`).
 
 A fairchem checkpoint is a dict ``{"state_dict", "config", "normalizers", ...}``:
 - ``config["model"] == "equiformer_v2"`` with kwargs in ``config["model_attributes"]``, or
@@ -14,15 +17,26 @@ Hydra checkpoints (backbone + heads) are mapped onto these names by `eqv2.compat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from eqv2.model import EquiformerV2
-from eqv2.potential import NORMALIZED_TARGETS, Normalizer, Potential, TargetStatistics
+from eqv2.model_config import EquiformerV2Config
+from eqv2.potential import NORMALIZED_TARGETS, Normalizer, TargetStatistics
+from eqv2.so3.grids import s2_grid_matrices
 
 SUPPORTED_MODEL_NAMES = ("equiformer_v2", "equiformerv2")
+
+
+class CheckpointParts(NamedTuple):
+    """A checkpoint of any format, translated: what a `Potential` is built from."""
+
+    model_config: EquiformerV2Config
+    state_dict: dict[str, Tensor]  # eqv2 names, no derived buffers
+    statistics: TargetStatistics
+    metadata: dict[str, Any]
+
 
 # fairchem module name -> eqv2 module name, applied to each component of a dotted key
 _RENAMES = {
@@ -97,27 +111,33 @@ def model_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def check_derived_buffers(state_dict: dict[str, Tensor], model: EquiformerV2) -> None:
-    """Compare fairchem's stored grids and Gaussian centres with eqv2's; they reveal config mismatches."""
-    config = model.config
+def check_derived_buffers(state_dict: dict[str, Tensor], config: EquiformerV2Config) -> None:
+    """Compare fairchem's stored grids and Gaussian centres with those ``config`` implies; they reveal
+    config mismatches."""
+    lmax = config.lmax
     checks = {
-        f"SO3_grid.{config.lmax}.{config.lmax}.to_grid_mat": model.energy_head.grid.to_grid_matrix,
-        "distance_expansion.offset": model.distance_basis.centres,
+        f"SO3_grid.{lmax}.{lmax}.to_grid_mat": lambda: s2_grid_matrices(
+            lmax, lmax, *config.grid_sizes(lmax), dtype=torch.float64
+        )[0],
+        "distance_expansion.offset": lambda: torch.linspace(
+            0.0, config.max_radius, config.distance_gaussians, dtype=torch.float64
+        ),
     }
-    for key, ours in checks.items():
+    for key, expected in checks.items():
         theirs = state_dict.get(key)
         if theirs is None:
             continue
-        if theirs.shape != ours.shape or not torch.allclose(theirs.double(), ours.double().cpu(), atol=1e-5):
+        ours = expected()
+        if theirs.shape != ours.shape or not torch.allclose(theirs.double(), ours, atol=1e-5):
             raise ValueError(f"checkpoint buffer {key!r} does not match the model its config describes")
 
 
-def convert_state_dict(state_dict: dict[str, Tensor], model: EquiformerV2) -> dict[str, Tensor]:
-    """fairchem state dict (old-format names, without ``module.``) -> eqv2 state dict for ``model``.
+def convert_state_dict(state_dict: dict[str, Tensor], config: EquiformerV2Config) -> dict[str, Tensor]:
+    """fairchem state dict (old-format names, without ``module.``) -> eqv2 state dict for ``config``.
 
-    Checks the stored grids and Gaussian centres against ``model``'s, then drops every derived buffer.
+    Checks the stored grids and Gaussian centres against ``config``'s, then drops every derived buffer.
     """
-    check_derived_buffers(state_dict, model)
+    check_derived_buffers(state_dict, config)
     return {rename_key(key): value for key, value in state_dict.items() if not is_derived_buffer(key)}
 
 
@@ -153,24 +173,22 @@ def statistics_from_normalizers(normalizers: dict[str, Any] | None, element_refe
     return statistics
 
 
-def load_fairchem_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Potential:
-    """Build a `Potential` from a loaded fairchem-core 1.x ``equiformer_v2`` checkpoint dict."""
+def read_fairchem_checkpoint(checkpoint: dict[str, Any], source: str = "") -> CheckpointParts:
+    """Translate a loaded fairchem-core 1.x ``equiformer_v2`` checkpoint dict."""
     config = checkpoint.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"{source}: not a fairchem checkpoint (no 'config' dict)")
     if "state_dict" not in checkpoint:
         raise ValueError(f"{source}: fairchem checkpoint without 'state_dict'")
     state_dict = {strip_module_prefix(key): value for key, value in checkpoint["state_dict"].items()}
-    return build_potential(model_kwargs(config), state_dict, checkpoint, source, "fairchem")
+    return fairchem_parts(model_kwargs(config), state_dict, checkpoint, source, "fairchem")
 
 
-def build_potential(
+def fairchem_parts(
     kwargs: dict[str, Any], state_dict: dict[str, Tensor], checkpoint: dict[str, Any], source: str, format_name: str
-) -> Potential:
-    """The `Potential` for model ``kwargs`` with fairchem weights (old-format names) and statistics."""
-    model = EquiformerV2(**reference_graph_kwargs(kwargs))
-    load_strict(model, convert_state_dict(state_dict, model), source)
-    model.eval()
+) -> CheckpointParts:
+    """Model kwargs, fairchem weights (old-format names) and the checkpoint's statistics, translated."""
+    config = EquiformerV2Config.from_dict(reference_graph_kwargs(kwargs))
     references = (checkpoint.get("elementrefs") or {}).get("energy", {}).get("element_references")
     statistics = statistics_from_normalizers(checkpoint.get("normalizers"), references)
     metadata = {
@@ -179,25 +197,4 @@ def build_potential(
         "step": checkpoint.get("step"),
         "epoch": checkpoint.get("epoch"),
     }
-    return Potential(model, statistics, metadata)
-
-
-def load_strict(model: torch.nn.Module, state_dict: dict[str, Tensor], source: str) -> None:
-    """Load every parameter or fail naming the missing, unexpected or mis-shaped keys."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong_shape = sorted(k for k in set(expected) & set(state_dict) if expected[k].shape != state_dict[k].shape)
-    problems = []
-    if missing:
-        problems.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    if unexpected:
-        problems.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-    if wrong_shape:
-        shapes = [
-            f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}" for k in wrong_shape[:5]
-        ]
-        problems.append("wrong shape " + "; ".join(shapes))
-    if problems:
-        raise ValueError(f"{source}: checkpoint does not match its model config: " + ", ".join(problems))
-    model.load_state_dict(state_dict, strict=True)
+    return CheckpointParts(config, convert_state_dict(state_dict, config), statistics, metadata)

@@ -22,8 +22,7 @@ from typing import Any
 
 from torch import Tensor
 
-from eqv2.compat.fairchem import build_potential, strip_module_prefix
-from eqv2.potential import Potential
+from eqv2.compat.fairchem import CheckpointParts, fairchem_parts, strip_module_prefix
 
 _PLAIN_BACKBONES = ("equiformer_v2_backbone", "EquiformerV2Backbone")
 _DENS_BACKBONES = ("equiformer_v2_dens_backbone", "EqV2DeNSBackbone")
@@ -200,12 +199,12 @@ def old_format_key(key: str, targets_by_head: dict[str, str]) -> str:
     return f"{_HEAD_BLOCKS.get(block, block)}.{tail}"
 
 
-def load_hydra_checkpoint(checkpoint: dict[str, Any], source: str = "") -> Potential:
-    """Build a `Potential` from a loaded fairchem-core 1.x hydra checkpoint dict."""
+def read_hydra_checkpoint(checkpoint: dict[str, Any], source: str = "") -> CheckpointParts:
+    """Translate a loaded fairchem-core 1.x hydra checkpoint dict."""
     kwargs, heads = hydra_model_kwargs(checkpoint["config"]["model"])
     targets_by_head = {head.name: head.target for head in heads.values()}
     state_dict: dict[str, Tensor] = {
         old_format_key(strip_module_prefix(key), targets_by_head): value
         for key, value in checkpoint["state_dict"].items()
     }
-    return build_potential(kwargs, state_dict, checkpoint, source, "fairchem-hydra")
+    return fairchem_parts(kwargs, state_dict, checkpoint, source, "fairchem-hydra")

@@ -37,7 +37,6 @@ ORIENTATIONS = 4  # rotations about the surface normal for adsorbates that are n
 SAME_SITE = 0.3  # Å: placements whose binding atoms lie closer than this are the same
 DESORBED = 1.5  # binding atom further than this times the covalent bond length from every slab atom
 DISSOCIATED = 1.5  # a bond of the adsorbate stretched beyond this times its covalent length
-SITE_KINDS = {1: "top", 2: "bridge", 3: "hollow"}
 
 
 def check_slab(slab: Atoms) -> None:

@@ -22,11 +22,6 @@ from torch import Tensor
 NORMALIZATIONS = ("component", "norm", "integral")
 
 
-def num_coefficients(lmax: int) -> int:
-    """K = (lmax + 1)^2 coefficients for degrees 0..lmax."""
-    return (lmax + 1) ** 2
-
-
 def _normalization_constants(lmax: int, normalization: str) -> list[list[float]]:
     """c[l][m] such that Y_l^{+-m} = c[l][m] * Q_l^m * (Re|Im)(x_s + i y_s)^m."""
     constants = []

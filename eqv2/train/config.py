@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from eqv2 import config_types
 from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config, load_preset
 from eqv2.potential import DTYPES, FORCE_MODES
 
@@ -188,25 +189,6 @@ _SECTIONS = {
 }
 
 
-def _matches(value: Any, annotation: str) -> bool:
-    if annotation == "None":
-        return value is None
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if annotation == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation == "str":
-        return isinstance(value, str)
-    if annotation.startswith("list["):
-        item = annotation[5:-1]
-        return isinstance(value, list) and all(_matches(v, item) for v in value)
-    if annotation.startswith("dict"):
-        return isinstance(value, dict)
-    raise TypeError(f"unsupported annotation {annotation}")
-
-
 def check_known_key(key: Any, known: Iterable[str], prefix: str = "") -> None:
     """Raise `ConfigError` for a key that is not in ``known``, naming ``prefix + key`` and the closest known key."""
     if key in known:
@@ -217,8 +199,8 @@ def check_known_key(key: Any, known: Iterable[str], prefix: str = "") -> None:
 
 
 def check_type(dotted: str, value: Any, annotation: str) -> None:
-    if not any(_matches(value, option.strip()) for option in annotation.split("|")):
-        raise ConfigError(f"{dotted}: expected {annotation}, got {value!r}")
+    """`eqv2.config_types.check_type` raising `ConfigError`."""
+    config_types.check_type(dotted, value, annotation, ConfigError)
 
 
 def check_config(config: TrainConfig) -> None:

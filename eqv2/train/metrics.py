@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eqv2.potential import Potential
-from eqv2.prediction import batches, has_stress
+from eqv2.prediction import batches
 from eqv2.progress import Progress
 
 EFWT_ENERGY = 0.02  # eV
@@ -85,7 +85,7 @@ def predict_dataset(
     parts = []
     for group in batches(indices, batch_size):
         structures = [dataset[i] for i in group]
-        with_stress = all(s.stress is not None and has_stress(s) for s in structures)
+        with_stress = all(s.stress is not None and s.stress_is_defined for s in structures)
         batch = potential.collate(structures)
         results = potential(batch, forces=forces, stress=with_stress)
         parts.append(_as_predictions(results, batch, with_stress))

@@ -11,10 +11,10 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from eqv2.batch import Structure
-from eqv2.checkpoint import load
-from eqv2.compat.fairchem import load_strict
+from eqv2.checkpoint import build_potential, load
 from eqv2.data import DatasetStatistics, ReadOptions, compute_statistics, open_dataset
 from eqv2.model import EquiformerV2, initialize_weights
+from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import Normalizer, Potential, TargetStatistics
 from eqv2.train.config import ConfigError, DataConfig, NormalizationConfig, TrainConfig, model_options
 
@@ -75,7 +75,7 @@ def fitted_statistics(statistics: DatasetStatistics, normalization: Normalizatio
     return TargetStatistics(energy=energy, forces=forces, element_references=references)
 
 
-def build_potential(config: TrainConfig, statistics: DatasetStatistics) -> Potential:
+def initial_potential(config: TrainConfig, statistics: DatasetStatistics) -> Potential:
     """A new potential from the model section, or one initialized from ``model.init_from``."""
     torch.manual_seed(config.seed)
     section = config.model
@@ -84,8 +84,8 @@ def build_potential(config: TrainConfig, statistics: DatasetStatistics) -> Poten
         return Potential(EquiformerV2(**options), fitted_statistics(statistics, config.normalization))
     source = section["init_from"]
     loaded = load(source)
-    model = EquiformerV2(**{**loaded.model.config.to_dict(), **options})
-    load_strict(model, loaded.model.state_dict(), source)
+    model_config = EquiformerV2Config.from_dict({**loaded.model.config.to_dict(), **options})
+    model = build_potential(model_config, loaded.model.state_dict(), loaded.statistics, source=source).model
     if section.get("reinit_heads"):
         for head in (model.energy_head, model.force_head):
             if head is not None:

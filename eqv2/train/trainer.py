@@ -40,7 +40,7 @@ from eqv2.train.losses import loss_terms
 from eqv2.train.metrics import Predictions, compute_metrics, predict_dataset
 from eqv2.train.sampler import BalancedBatches, Position
 from eqv2.train.schedule import learning_rate
-from eqv2.train.setup import build_optimizer, build_potential, open_split, scan, training_subset
+from eqv2.train.setup import build_optimizer, initial_potential, open_split, scan, training_subset
 
 
 class TrainingForward(nn.Module):
@@ -84,7 +84,7 @@ class Trainer:
         self.train_set = training_subset(open_split(data, data.train, required), data.train_limit)
         self.val_set = open_split(data, data.val, ("energy", "forces"))
         num_atoms, statistics = scan(self.train_set)
-        self.potential = build_potential(config, statistics).to(self.device, config.dtype)
+        self.potential = initial_potential(config, statistics).to(self.device, config.dtype)
         self.potential.train()
         self.sampler = BalancedBatches(num_atoms, config.optim.batch_size, self.rank, self.world_size, config.seed)
         self.steps_per_epoch = self.sampler.batches_per_epoch / config.optim.grad_accumulation

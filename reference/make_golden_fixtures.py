@@ -1,6 +1,6 @@
 """Golden fixtures for switches the shared fixtures do not cover, predicted by fairchem-core 1.10.0.
 
-    PYTHONPATH=. .refenv/bin/python -W ignore benchmarks/make_reference_fixtures.py tests/fixtures/reference
+    PYTHONPATH=. .refenv/bin/python -W ignore reference/make_golden_fixtures.py tests/fixtures/reference
 
 Each case: random weights (every parameter perturbed), an old-format checkpoint with the OC20
 normalizers, four structures from the tiny_L4M2 fixture, and OCPCalculator's energy and forces
@@ -15,7 +15,7 @@ import ase.io
 import numpy as np
 import torch
 
-from benchmarks import reference_model as rm
+from reference import fairchem_model as rm
 
 BASE = dict(
     num_layers=2,

@@ -1,10 +1,9 @@
 """Drive the reference EquiformerV2 (fairchem-core 1.10.0) for cross-checks and benchmarks.
 
-Run with the reference environment's python (see `benchmarks/install_reference.sh`), from the
-repository root:
+Run with the reference environment's python (`reference/install.sh` makes it), from the
+repository root, to compare OCPCalculator with every fixture:
 
-    .refenv/bin/python -m benchmarks.reference_model verify /work/shared/reference
-    .refenv/bin/python -m benchmarks.reference_model bench --preset oc20-31M --structure slab_38
+    .refenv/bin/python -m reference.fairchem_model tests/fixtures/reference
 
 The reference is the deprecated `equiformer_v2` class, which OCPCalculator builds from an
 old-format (OC20) checkpoint. Its `forward` re-enables autograd whenever `regress_forces` is set
@@ -18,18 +17,12 @@ import argparse
 import contextlib
 import json
 import logging
-import resource
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from ase import Atoms
-
-from benchmarks import structures
-from eqv2.model_config import load_preset
 
 REFERENCE_VERSION = "1.10.0"
 OC20_ENERGY_MEAN = -0.7554450631141663
@@ -60,11 +53,6 @@ def build_reference_model(model_attributes: dict[str, Any], seed: int | None = 0
     if seed is not None:
         torch.manual_seed(seed)
     return EquiformerV2(**kwargs).eval()
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Number of trainable parameter values."""
-    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
 
 
 def _normalizer(mean: float, std: float) -> dict[str, torch.Tensor]:
@@ -165,25 +153,6 @@ def reference_forward(
     return {"energy": out["energy"].detach().reshape(-1), "forces": out["forces"].detach()}
 
 
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def time_reference_forward(
-    model: torch.nn.Module, atoms_list: list[Atoms], repeats: int = 5, warmup: int = 1, grad_mode: str = "reference"
-) -> dict[str, float]:
-    """Wall time (s) of `reference_forward`, graph construction included: median, min, max."""
-    for _ in range(warmup):
-        reference_forward(model, atoms_list, grad_mode=grad_mode)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        reference_forward(model, atoms_list, grad_mode=grad_mode)
-        times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
-
-
 def check_fixtures(root: str | Path) -> list[dict[str, Any]]:
     """Max deviations of OCPCalculator from each fixture's expected.json under `root`."""
     from ase.io import read
@@ -207,55 +176,14 @@ def check_fixtures(root: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _structures(name: str) -> list[Atoms]:
-    """The benchmark structure set `name` from benchmarks/structures.py."""
-    return {
-        "slab_38": lambda: [structures.slab_38()],
-        "slab_batch_8": structures.slab_batch_8,
-        "big_slab": lambda: [structures.big_slab()],
-    }[name]()
-
-
-def _bench(args: argparse.Namespace) -> dict[str, Any]:
-    """One benchmark measurement, as a JSON-ready dict."""
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    model = build_reference_model(load_preset(args.preset))
-    rss_after_build = peak_rss_mib()
-    atoms_list = _structures(args.structure)
-    timing = time_reference_forward(model, atoms_list, args.repeats, args.warmup, args.grad_mode)
-    return {
-        "preset": args.preset,
-        "structure": args.structure,
-        "atoms": sum(map(len, atoms_list)),
-        "grad_mode": args.grad_mode,
-        "threads": torch.get_num_threads(),
-        "parameters": count_parameters(model),
-        **timing,
-        "peak_rss_mib": peak_rss_mib(),
-        "rss_after_build_mib": rss_after_build,
-    }
-
-
 def main() -> None:
-    """CLI: `verify <fixtures root>` or `bench --preset P --structure S --grad-mode M`."""
+    """CLI: the deviations of OCPCalculator from every fixture's expected.json under a root folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    verify = commands.add_parser("verify", help="compare OCPCalculator with the fixtures' expected.json")
-    verify.add_argument("root", type=Path)
-    bench = commands.add_parser("bench", help="time one reference forward (one measurement per process)")
-    bench.add_argument("--preset", default="oc20-31M")
-    bench.add_argument("--structure", default="slab_38", choices=["slab_38", "slab_batch_8", "big_slab"])
-    bench.add_argument("--grad-mode", default="reference", choices=GRAD_MODES)
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--warmup", type=int, default=1)
-    bench.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("root", type=Path, help="a folder of fixture cases (each with expected.json)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    if args.command == "verify":
-        for row in check_fixtures(args.root):
-            print(json.dumps(row))
-    else:
-        print(json.dumps(_bench(args)))
+    for row in check_fixtures(args.root):
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":

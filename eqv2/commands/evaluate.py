@@ -7,6 +7,9 @@ import json
 import sys
 
 from eqv2.commands.common import add_model_arguments, load_potential, reports_errors
+from eqv2.potential import FORCE_MODES
+
+HELP = "energy and force metrics of a checkpoint on labelled structures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity", default=None, help="write a parity plot (PNG) of energies and forces")
     parser.add_argument(
         "--forces",
-        choices=("direct", "conservative"),
+        choices=FORCE_MODES,
         default=None,
         help="default: direct when the model has a force head, else conservative",
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     subcommands = parser.add_subparsers(dest="data_command", required=True)

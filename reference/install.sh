@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Build the reference ("oracle") environment: fairchem-core 1.10.0 on top of the system torch.
 #
-# Usage: benchmarks/install_reference.sh            # venv at $EQV2_REFENV, default <repo>/.refenv
-#        EQV2_REFENV=/root/refenv benchmarks/install_reference.sh
+# Usage: reference/install.sh                      # venv at $EQV2_REFENV, default <repo>/.refenv
+#        EQV2_REFENV=/some/folder reference/install.sh
 #
 # torch is installed first at the version eqv2 is tested with ($TORCH, default torch==2.13.0, the
 # CPU wheel where the machine provides one); every other package is installed with --no-deps so pip
 # never pulls a CUDA torch. torch_scatter / torch_sparse are our pure-torch stand-ins from
-# benchmarks/reference_standins/. Idempotent: re-running only fills what is missing.
+# reference/standins/. Idempotent: re-running only fills what is missing.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +58,7 @@ install_standins() {
   site="$("$REFENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")"
   for name in torch_scatter torch_sparse; do
     rm -rf "${site:?}/$name"
-    cp -r "$REPO_ROOT/benchmarks/reference_standins/$name" "$site/$name"
+    cp -r "$REPO_ROOT/reference/standins/$name" "$site/$name"
   done
 }
 

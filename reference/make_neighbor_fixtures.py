@@ -1,6 +1,6 @@
 """Edge lists that fairchem-core 1.10.0 builds with strict max_neighbors on symmetric crystals.
 
-    PYTHONPATH=. .refenv/bin/python -W ignore benchmarks/make_neighbor_fixtures.py \
+    PYTHONPATH=. .refenv/bin/python -W ignore reference/make_neighbor_fixtures.py \
         tests/fixtures/reference/neighbors_strict.json
 
 Each case is an unrattled crystal (as built, translated, or rotated and translated), a cutoff and a
@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.cluster import Octahedron
 
-from benchmarks import reference_model as rm
+from reference import fairchem_model as rm
 
 SETTINGS = ((6.0, 16), (12.0, 20))  # (cutoff Å, max_neighbors)
 

@@ -1,6 +1,6 @@
 """Hydra-format golden fixtures, predicted by fairchem-core 1.10.0's OCPCalculator.
 
-    PYTHONPATH=. .refenv/bin/python -W ignore benchmarks/make_hydra_fixtures.py tests/fixtures/reference
+    PYTHONPATH=. .refenv/bin/python -W ignore reference/make_hydra_fixtures.py tests/fixtures/reference
 
 Two kinds of case, written under ``<root>/hydra/<name>/``:
 
@@ -26,7 +26,7 @@ import ase.io
 import numpy as np
 import torch
 
-from benchmarks import reference_model as rm
+from reference import fairchem_model as rm
 
 OLD_CASES = {  # name -> (number of "module." prefixes, pass_through_head_outputs)
     "tiny_L4M2": (1, True),
@@ -34,7 +34,7 @@ OLD_CASES = {  # name -> (number of "module." prefixes, pass_through_head_output
     "tiny_variants_L3M1": (2, True),
     "tiny_plain_s2_L3M3": (1, False),
 }
-SHARED_OMAT = Path("/work/shared/reference/omat_dens_tiny")
+OMAT_FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "reference" / "omat_dens_tiny"
 DENS_MODULE = "fairchem.core.models.equiformer_v2.equiformer_v2_dens"
 
 SIGMA_BACKBONE = dict(
@@ -123,7 +123,7 @@ def strip_prefixes(key: str) -> str:
 
 def omat_config() -> dict:
     """The shared OMat-style fixture's config (trainer, outputs, losses) to build others from."""
-    return torch.load(SHARED_OMAT / "eqv2_dens_omat_style.pt", map_location="cpu", weights_only=False)["config"]
+    return torch.load(OMAT_FIXTURE / "eqv2_dens_omat_style.pt", map_location="cpu", weights_only=False)["config"]
 
 
 def checkpoint_dict(model, model_config: dict, outputs: dict, prefixes: int, normalizers, elementrefs=None) -> dict:
@@ -221,7 +221,7 @@ def make_sigma_case(root: Path) -> None:
     outputs = omat_config()["outputs"]
     checkpoint = checkpoint_dict(model, model_config, outputs, 2, normalizers, elementrefs)
     torch.save(checkpoint, folder / checkpoint_name)
-    structures = [ase.io.read(SHARED_OMAT / f"struct{i}.json") for i in range(3)]
+    structures = [ase.io.read(OMAT_FIXTURE / f"struct{i}.json") for i in range(3)]
     for index, atoms in enumerate(structures):
         ase.io.write(folder / f"struct{index}.json", atoms)
     cases = predict(folder / checkpoint_name, structures, with_stress=True)
