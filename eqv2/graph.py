@@ -44,6 +44,7 @@ NEIGHBOR_MODES = ("strict", "shell", "reference_loose", "reference_strict")
 SHELL_TOLERANCE = 1e-4  # Å: neighbours this close in distance belong to the same shell
 REFERENCE_LOOSE_TOLERANCE = 0.01  # Å^2, added to the squared distance of the (k+1)-th neighbour
 _CUTOFF_MARGIN = 1e-6  # Å: the search runs this much past the cutoff, then filters d <= cutoff
+SEARCH_GROWTH = 1.5  # factor by which a neighbour-limited search radius grows until the limit is settled
 
 
 def radius_graph(
@@ -102,15 +103,15 @@ def radius_graph_batch(
     if num_atoms_np.sum() != len(positions_np):
         raise ValueError(f"num_atoms sums to {num_atoms_np.sum()} but there are {len(positions_np)} positions")
 
-    if mode == "reference_strict":
-        source, target, shifts = _reference_strict_pairs(
-            positions_np, cells_np, pbc_np, num_atoms_np, cutoff, max_neighbors
-        )
-    else:
-        source, target, shifts, distances = _pairs_within_cutoff(positions_np, cells_np, pbc_np, num_atoms_np, cutoff)
-        if max_neighbors is not None:
-            keep = _neighbor_limit_mask(target, source, shifts, distances, max_neighbors, mode)
-            source, target, shifts = source[keep], target[keep], shifts[keep]
+    blocks = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64))]
+    first_atom = 0
+    for cell, periodic, count in zip(cells_np, pbc_np, num_atoms_np):
+        if count > 0:
+            structure = positions_np[first_atom : first_atom + count]
+            source, target, shifts = _structure_edges(structure, cell, periodic, cutoff, max_neighbors, mode)
+            blocks.append((source + first_atom, target + first_atom, shifts))
+        first_atom += count
+    source, target, shifts = (np.concatenate(parts) for parts in zip(*blocks))
     order = _edge_order(target, source, shifts, len(positions_np))
     edge_index = torch.as_tensor(np.stack([source[order], target[order]]), dtype=torch.long)
     return edge_index.to(device), torch.as_tensor(shifts[order], dtype=torch.long).to(device)
@@ -123,60 +124,75 @@ def _to_numpy(value, dtype) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-def _pairs_within_cutoff(
-    positions: np.ndarray, cells: np.ndarray, pbc: np.ndarray, num_atoms: np.ndarray, cutoff: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edges with 0 < distance <= cutoff of every structure, unordered, in global atom indices.
-
-    Returns source [E], target [E], shifts [E, 3] int64 and distances [E] float64.
-    """
-    search = vesin.NeighborList(cutoff=cutoff + _CUTOFF_MARGIN, full_list=True)
-    blocks = []
-    first_atom = 0
-    for cell, periodic, count in zip(cells, pbc, num_atoms):
-        if count > 0:
-            source, target, shifts, distances = _structure_pairs(
-                search, positions[first_atom : first_atom + count], cell, periodic, cutoff
-            )
-            blocks.append((source + first_atom, target + first_atom, shifts, distances))
-        first_atom += count
-    if not blocks:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0)
-    source, target, shifts, distances = (np.concatenate(parts) for parts in zip(*blocks))
-    return source, target, shifts, distances
-
-
-def _reference_strict_pairs(
-    positions: np.ndarray,
-    cells: np.ndarray,
-    pbc: np.ndarray,
-    num_atoms: np.ndarray,
-    cutoff: float,
-    max_neighbors: int | None,
+def _structure_edges(
+    positions: np.ndarray, cell: np.ndarray, periodic: np.ndarray, cutoff: float, max_neighbors: int | None, mode: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source [E], target [E], shifts [E, 3] of every structure as the reference selects them."""
-    blocks = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64))]
-    first_atom = 0
-    for cell, periodic, count in zip(cells, pbc, num_atoms):
-        if count > 0:
-            _check_periodic_cell(cell, periodic)
-            structure = positions[first_atom : first_atom + count]
-            source, target, shifts = reference_strict_edges(structure, cell, periodic, cutoff, max_neighbors)
-            blocks.append((source + first_atom, target + first_atom, shifts))
-        first_atom += count
-    source, target, shifts = (np.concatenate(parts) for parts in zip(*blocks))
-    return source, target, shifts
+    """Source [E], target [E], shifts [E, 3] of one structure's edges, unordered.
 
-
-def _structure_pairs(
-    search: vesin.NeighborList, positions: np.ndarray, cell: np.ndarray, periodic: np.ndarray, cutoff: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edges with 0 < distance <= cutoff of one structure: source, target, shifts, distances."""
+    With a neighbour limit the pair search starts at a radius that holds about twice the needed
+    neighbours (from the atom density) and grows until every atom's kept neighbours are settled
+    (`_limit_is_settled`): the same edges as a search at the full cutoff, without its pairs.
+    """
     _check_periodic_cell(cell, periodic)
+    if mode == "reference_strict":
+        return reference_strict_edges(positions, cell, periodic, cutoff, max_neighbors)
+    radius = cutoff if max_neighbors is None else _first_search_radius(len(positions), cell, periodic, max_neighbors)
+    while True:
+        radius = min(radius, cutoff)
+        source, target, shifts, distances = _pairs_within(positions, cell, periodic, radius)
+        if max_neighbors is None:
+            return source, target, shifts
+        if radius >= cutoff or _limit_is_settled(target, distances, len(positions), max_neighbors, mode, radius):
+            break
+        radius *= SEARCH_GROWTH
+    keep = _neighbor_limit_mask(target, source, shifts, distances, max_neighbors, mode)
+    return source[keep], target[keep], shifts[keep]
+
+
+def _pairs_within(
+    positions: np.ndarray, cell: np.ndarray, periodic: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges with 0 < distance <= radius: source, target, shifts [E, 3] int64, distances (float64)."""
     box = np.where(periodic[:, None], cell, 0.0)  # non-periodic rows play no part
+    search = vesin.NeighborList(cutoff=radius + _CUTOFF_MARGIN, full_list=True)
     i, j, shifts, distances = search.compute(positions, box, periodic.tolist(), quantities="ijSd")
-    keep = (distances > 0.0) & (distances <= cutoff)
+    keep = (distances > 0.0) & (distances <= radius)
     return j[keep].astype(np.int64), i[keep].astype(np.int64), shifts[keep].astype(np.int64), distances[keep]
+
+
+def _first_search_radius(num_atoms: int, cell: np.ndarray, periodic: np.ndarray, max_neighbors: int) -> float:
+    """A radius holding about 2 (k + 1) neighbours at the cell's mean density, plus 1 Å (inf without a
+    3D-periodic cell: then the search starts at the cutoff)."""
+    volume = abs(np.linalg.det(cell)) if periodic.all() else 0.0
+    if volume <= 0.0:
+        return np.inf
+    density = num_atoms / volume
+    return (3 * 2 * (max_neighbors + 1) / (4 * np.pi * density)) ** (1 / 3) + 1.0
+
+
+def _limit_is_settled(
+    target: np.ndarray, distances: np.ndarray, num_atoms: int, max_neighbors: int, mode: str, radius: float
+) -> bool:
+    """True when the neighbours within ``radius`` decide every atom's kept set under the limit.
+
+    "strict", "shell": each atom has k neighbours within the radius and the shell of its k-th one ends
+    more than `SHELL_TOLERANCE` inside it. "reference_loose": each has k + 1 and
+    d_{k+1}^2 + `REFERENCE_LOOSE_TOLERANCE` < radius^2.
+    """
+    needed = max_neighbors + 1 if mode == "reference_loose" else max_neighbors
+    counts = np.bincount(target, minlength=num_atoms)
+    if (counts < needed).any():
+        return False
+    by_distance = np.lexsort((distances, target))
+    target_sorted, distances_sorted = target[by_distance], distances[by_distance]
+    first = np.cumsum(counts) - counts  # [N] where each atom's sorted block starts
+    if mode == "reference_loose":
+        threshold = distances_sorted[first + max_neighbors] ** 2 + REFERENCE_LOOSE_TOLERANCE
+        return bool((threshold < radius**2).all())
+    new_shell_next = (np.diff(distances_sorted) > SHELL_TOLERANCE) | (np.diff(target_sorted) != 0)
+    shell_ends = np.append(np.nonzero(new_shell_next)[0], len(distances_sorted) - 1)  # last index of each shell
+    kth_shell_end = shell_ends[np.searchsorted(shell_ends, first + max_neighbors - 1)]  # [N]
+    return bool((distances_sorted[kth_shell_end] + SHELL_TOLERANCE < radius).all())
 
 
 def _edge_order(target: np.ndarray, source: np.ndarray, shifts: np.ndarray, num_atoms: int) -> np.ndarray:

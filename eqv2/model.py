@@ -32,6 +32,7 @@ from eqv2.nn.activations import S2Grid
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
 from eqv2.nn.attention import SO2GraphAttention
 from eqv2.nn.dropout import EquivariantDropout, GraphDropPath
+from eqv2.nn.edges import EdgeChunks
 from eqv2.nn.embeddings import EdgeDegreeEmbedding, GaussianBasis, polynomial_envelope
 from eqv2.nn.feed_forward import FeedForward
 from eqv2.nn.graph_ops import sum_over_targets
@@ -39,7 +40,6 @@ from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.norms import equivariant_norm
 from eqv2.nn.rank2_head import Rank2StressHead
 from eqv2.so3.layout import CoefficientLayout
-from eqv2.so3.rotation import EdgeRotation
 
 
 class TransformerBlock(nn.Module):
@@ -57,19 +57,8 @@ class TransformerBlock(nn.Module):
         self.drop_path = GraphDropPath(config.drop_path_rate)
         self.proj_drop = EquivariantDropout(config.proj_drop)
 
-    def forward(
-        self,
-        x: Tensor,
-        atomic_numbers: Tensor,
-        edge_scalars: Tensor,
-        edge_index: Tensor,
-        rotation: EdgeRotation,
-        graph_index: Tensor,
-        edge_weights: Tensor | None = None,
-    ) -> Tensor:
-        update = self.attention(
-            self.attention_norm(x), atomic_numbers, edge_scalars, edge_index, rotation, edge_weights
-        )
+    def forward(self, x: Tensor, atomic_numbers: Tensor, edges: EdgeChunks, graph_index: Tensor) -> Tensor:
+        update = self.attention(self.attention_norm(x), atomic_numbers, edges)
         x = x + self.proj_drop(self.drop_path(update, graph_index))
         update = self.ffn(self.ffn_norm(x))
         return x + self.proj_drop(self.drop_path(update, graph_index))
@@ -202,21 +191,16 @@ class EquiformerV2(nn.Module):
         atomic_numbers, edge_index = batch.atomic_numbers, batch.edge_index
         self.check_atomic_numbers(atomic_numbers)
         vectors = batch.edge_vectors()  # [E, 3], from target i to source j
-        rotation = EdgeRotation(vectors, self.layout)
-        distances = vectors.norm(dim=-1)  # [E]
-        edge_scalars = self.distance_basis(distances)  # [E, D]
-        edge_weights = polynomial_envelope(distances / self.config.max_radius) if self.config.cutoff_envelope else None
-        if self.shared_atom_edge_embedding is not None:
-            edge_scalars = self.shared_atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
+        edges = self.edge_chunks(vectors, atomic_numbers, edge_index)
 
         scalars = self.atom_embedding(atomic_numbers)[:, None]  # [N, 1, C]
         for encoding in (self.force_embedding, self.noise_schedule_sigma_embedding):
             if encoding is not None:
                 scalars = scalars + encoding.bias  # DeNS encodings of zero input
         x = torch.cat([scalars, scalars.new_zeros(scalars.shape[0], self.layout.num_full - 1, scalars.shape[2])], 1)
-        x = x + self.edge_degree_embedding(atomic_numbers, edge_scalars, edge_index, rotation, edge_weights)
+        x = x + self.edge_degree_embedding(atomic_numbers, edges, x)
         for block in self.blocks:
-            x = block(x, atomic_numbers, edge_scalars, edge_index, rotation, batch.graph_index, edge_weights)
+            x = block(x, atomic_numbers, edges, batch.graph_index)
         x = self.final_norm(x)  # [N, K, C]
 
         node_energy = self.energy_head(x)[:, 0, 0]
@@ -225,12 +209,39 @@ class EquiformerV2(nn.Module):
             energy = energy + sum_over_targets(self.energy_lin_ref[atomic_numbers], batch.graph_index, batch.num_graphs)
         outputs = {"energy": energy, "node_energy": node_energy}
         if self.force_head is not None:
-            forces = self.force_head(x, atomic_numbers, edge_scalars, edge_index, rotation, edge_weights)
+            forces = self.force_head(x, atomic_numbers, edges)
             outputs["forces"] = forces[:, 1:4, 0]
         if self.stress_head is not None:
             isotropic, anisotropic = self.stress_head(x, vectors, edge_index, batch.graph_index, batch.num_graphs)
             outputs["stress_isotropic"], outputs["stress_anisotropic"] = isotropic, anisotropic
         return outputs
+
+    def edge_chunks(self, vectors: Tensor, atomic_numbers: Tensor, edge_index: Tensor) -> EdgeChunks:
+        """The batch's edges in target-aligned chunks (`eqv2.nn.edges`), sized by the attention's
+        largest per-edge tensor, the [e, K, 2C] messages."""
+        config = self.config
+
+        def edge_features(chunk_vectors: Tensor, chunk_edge_index: Tensor) -> tuple[Tensor, Tensor | None]:
+            """Edge scalars [e, D] (distance basis, joined by the shared element embeddings when the model
+            has them) and cutoff weights [e] (None without an envelope)."""
+            distances = chunk_vectors.norm(dim=-1)
+            edge_scalars = self.distance_basis(distances)
+            if self.shared_atom_edge_embedding is not None:
+                edge_scalars = self.shared_atom_edge_embedding(edge_scalars, atomic_numbers, chunk_edge_index)
+            weights = polynomial_envelope(distances / config.max_radius) if config.cutoff_envelope else None
+            return edge_scalars, weights
+
+        values_per_edge = 2 * self.layout.num_full * config.sphere_channels
+        feature_values = 2 * self.layout.num_reduced * self.layout.num_full + config.distance_gaussians + 1
+        return EdgeChunks(
+            vectors,
+            edge_index,
+            atomic_numbers.shape[0],
+            self.layout,
+            edge_features,
+            values_per_edge,
+            bytes_per_edge=feature_values * vectors.element_size(),
+        )
 
     def energy_divisor(self, batch: Batch) -> Tensor | float:
         """avg_num_nodes for the "sum" reduction, the atom counts [G] for "mean"."""

@@ -159,3 +159,22 @@ def test_limits_match_their_definitions_on_random_structure():
                 "reference_loose": len(mine) if len(mine) <= k else np.sum(mine**2 <= mine[k] ** 2 + 0.01),
             }[mode]
             assert int((edge_index[1] == target).sum()) == expected
+
+
+@pytest.mark.parametrize("mode", ["strict", "shell", "reference_loose"])
+def test_limited_search_gives_the_edges_of_a_full_cutoff_search(mode, monkeypatch):
+    """The neighbour-limited search starts small and grows; its edges equal those of one search at the
+    cutoff, on symmetric crystals (degenerate shells), a rattled supercell and a slab."""
+    from eqv2 import graph
+
+    slab = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((3, 3, 3))
+    slab.center(vacuum=6.0, axis=2)
+    rattled = bulk("NaCl", "rocksalt", a=5.64).repeat((3, 3, 3))
+    rattled.rattle(0.05, seed=1)
+    cases = [bulk("Cu", "fcc", a=3.61), bulk("Fe", "bcc", a=2.87, cubic=True).repeat(3), rattled, slab]
+    for atoms, k in itertools.product(cases, (4, 12, 20)):
+        limited = eqv2_edges(atoms.positions, atoms.cell[:], atoms.pbc, 9.0, max_neighbors=k, mode=mode)
+        with monkeypatch.context() as patch:
+            patch.setattr(graph, "_first_search_radius", lambda *args: np.inf)  # one search at the cutoff
+            full = eqv2_edges(atoms.positions, atoms.cell[:], atoms.pbc, 9.0, max_neighbors=k, mode=mode)
+        assert limited == full, (atoms.get_chemical_formula(), k)

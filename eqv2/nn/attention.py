@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation, SmoothLeakyReLU
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import compute_dtype, edge_chunks, softmax_over_targets, sum_over_targets_in_chunks
+from eqv2.nn.edges import EdgeChunk, EdgeChunks
+from eqv2.nn.graph_ops import compute_dtype, softmax_over_targets, sum_over_targets
 from eqv2.nn.linear import RadialMLP, SO3Linear
 from eqv2.nn.so2_convolution import SO2Convolution
 from eqv2.so3.layout import CoefficientLayout
@@ -89,57 +90,48 @@ class SO2GraphAttention(nn.Module):
         self.alpha_dropout = nn.Dropout(alpha_drop) if alpha_drop > 0.0 else nn.Identity()
         self.proj = SO3Linear(num_heads * value_channels, output_channels, self.lmax)
 
-    def forward(
-        self,
-        x: Tensor,
-        atomic_numbers: Tensor,
-        edge_scalars: Tensor,
-        edge_index: Tensor,
-        rotation: EdgeRotation,
-        edge_weights: Tensor | None = None,
-    ) -> Tensor:
-        """x [N, K, C], atomic_numbers [N], edge_scalars [E, D], edge_index [2, E].
+    def forward(self, x: Tensor, atomic_numbers: Tensor, edges: EdgeChunks) -> Tensor:
+        """x [N, K, C], atomic_numbers [N], the batch's edges in target-aligned chunks -> [N, K, output].
 
-        ``edge_weights`` [E] (the cutoff envelope, when the model uses one) weight each edge's term
-        in the softmax and its message, so that edges entering the cutoff change nothing abruptly.
-        Without autograd the edges run in chunks (`edge_chunks`): the same result, but the large
-        per-edge tensors of one chunk at a time.
+        The cutoff weights of the edges (when the model uses an envelope) weight each edge's term in
+        the softmax and its message, so that edges entering the cutoff change nothing abruptly.
         """
-        source, target = edge_index
-        if self.atom_edge_embedding is not None:
-            edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
-        num_edges, num_atoms = source.shape[0], x.shape[0]
         x = x.to(compute_dtype(x))  # under autocast: cast the nodes once, not each edge's copy of them
-        chunks = edge_chunks(num_edges, 2 * x.shape[1] * x.shape[2], x.device)
-        pieces = [self.edge_values(x, edge_scalars[edges], edge_index[:, edges], rotation, edges) for edges in chunks]
-        values, logits = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*pieces))
+        messages = edges.per_target(
+            lambda chunk: self.chunk_messages(x, atomic_numbers, edges, chunk),
+            (x.shape[1], self.num_heads * self.value_channels),
+            x,
+        )
+        return self.proj(messages)
 
-        alpha = self.alpha_dropout(softmax_over_targets(logits, target, num_atoms, edge_weights))  # [E, heads]
+    def chunk_messages(self, x: Tensor, atomic_numbers: Tensor, edges: EdgeChunks, chunk: EdgeChunk) -> Tensor:
+        """[n, K, heads * values]: the attention-weighted messages into the chunk's n targets."""
+        rotation, edge_scalars, edge_weights = edges.features(chunk)
+        if self.atom_edge_embedding is not None:
+            edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, chunk.edge_index)
+        values, logits = self.edge_values(x, edge_scalars, chunk.edge_index, rotation)
+        target = chunk.local_target
+        alpha = self.alpha_dropout(softmax_over_targets(logits, target, chunk.num_targets, edge_weights))  # [e, heads]
         if edge_weights is not None:
             alpha = alpha * edge_weights[:, None]
-        # one weight per value channel [E, heads * values]: a product broadcast over a middle axis
+        # one weight per value channel [e, heads * values]: a product broadcast over a middle axis
         # runs vectorized, one broadcast over the last axis (alpha[:, None, :, None]) does not
         alpha = alpha.to(values.dtype).repeat_interleave(self.value_channels, dim=1)
-
-        def weighted_message(edges: slice) -> Tensor:
-            """[e, K, heads * values]: the values times their attention, rotated back to the global frame."""
-            return rotation.rotate_back(values[edges].flatten(2) * alpha[edges, None], edges)
-
-        messages = ((weighted_message(edges), target[edges]) for edges in chunks)
-        return self.proj(sum_over_targets_in_chunks(messages, num_atoms))
+        weighted = rotation.rotate_back(values.flatten(2) * alpha[:, None])  # [e, K, heads * values]
+        return sum_over_targets(weighted, target, chunk.num_targets)
 
     def edge_values(
-        self, x: Tensor, edge_scalars: Tensor, edge_index: Tensor, rotation: EdgeRotation, edges: slice
+        self, x: Tensor, edge_scalars: Tensor, edge_index: Tensor, rotation: EdgeRotation
     ) -> tuple[Tensor, Tensor]:
         """Per-edge values [e, R, heads, values] (edge frame) and attention logits [e, heads] of the
-        edges ``edges`` (edge_scalars and edge_index already restricted to them)."""
+        edges ``edge_index`` [2, e] with their scalars [e, D] and rotation."""
         source, target = edge_index
         num_edges = source.shape[0]
         message = torch.cat([x.index_select(0, source), x.index_select(0, target)], dim=2)  # [e, K, 2C]
         if self.radial_per_degree is not None:
             weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, -1)
             message = message * weights[:, self.degree_of]
-        message = rotation.rotate(message, edges)  # [e, R, 2C] m-major
+        message = rotation.rotate(message)  # [e, R, 2C] m-major
         message, extra = self.conv_in(message, edge_scalars)
 
         alpha_total = self.num_heads * self.alpha_channels

@@ -6,10 +6,10 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.nn.atom_edge_embedding import AtomEdgeEmbedding, sizes_with_element_channels
-from eqv2.nn.graph_ops import edge_chunks, sum_over_targets_in_chunks
+from eqv2.nn.edges import EdgeChunk, EdgeChunks
+from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.linear import RadialMLP
 from eqv2.so3.layout import CoefficientLayout
-from eqv2.so3.rotation import EdgeRotation
 
 
 def polynomial_envelope(x: Tensor, exponent: int = 5) -> Tensor:
@@ -47,7 +47,7 @@ class EdgeDegreeEmbedding(nn.Module):
     For each edge, an MLP of the edge scalars gives m = 0 coefficients for degrees 0..lmax in the edge
     frame; rotated back to the global frame they are an equivariant function of the edge direction.
     Summed over the edges into each atom and divided by ``rescale`` (the average degree):
-    [E, D] -> [N, K, C]. Without autograd the edges run in chunks (`edge_chunks`), with the same result.
+    [E, D] -> [N, K, C]. The edges run in target-aligned chunks (`eqv2.nn.edges`).
     """
 
     def __init__(
@@ -69,29 +69,24 @@ class EdgeDegreeEmbedding(nn.Module):
             edge_scalar_sizes = sizes_with_element_channels(edge_scalar_sizes)
         self.radial = RadialMLP(edge_scalar_sizes + [(layout.lmax + 1) * sphere_channels])
 
-    def forward(
-        self,
-        atomic_numbers: Tensor,
-        edge_scalars: Tensor,
-        edge_index: Tensor,
-        rotation: EdgeRotation,
-        edge_weights: Tensor | None = None,
-    ) -> Tensor:
-        """atomic_numbers [N], edge_scalars [E, D], edge_index [2, E], edge_weights [E] -> [N, K, C]."""
+    def forward(self, atomic_numbers: Tensor, edges: EdgeChunks, like: Tensor) -> Tensor:
+        """atomic_numbers [N], the batch's edges in target-aligned chunks -> [N, K, C] (dtype of ``like``)."""
+        embedding = edges.per_target(
+            lambda chunk: self.chunk_embedding(atomic_numbers, edges, chunk),
+            (self.layout.num_full, self.sphere_channels),
+            like,
+        )
+        return embedding / self.rescale
+
+    def chunk_embedding(self, atomic_numbers: Tensor, edges: EdgeChunks, chunk: EdgeChunk) -> Tensor:
+        """[n, K, C]: the sum over each target's edges of the m = 0 rows rotated back to the global frame."""
+        rotation, edge_scalars, edge_weights = edges.features(chunk)
         if self.atom_edge_embedding is not None:
-            edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, edge_index)
-        num_edges, num_atoms = edge_scalars.shape[0], atomic_numbers.shape[0]
+            edge_scalars = self.atom_edge_embedding(edge_scalars, atomic_numbers, chunk.edge_index)
+        num_edges = edge_scalars.shape[0]
         m0 = self.radial(edge_scalars).reshape(num_edges, self.layout.lmax + 1, self.sphere_channels)
         if edge_weights is not None:
-            m0 = (m0.flatten(1) * edge_weights[:, None]).view_as(m0)  # [E, X] * [E, 1] runs vectorized
-        chunks = edge_chunks(num_edges, self.layout.num_full * self.sphere_channels, m0.device)
+            m0 = (m0.flatten(1) * edge_weights[:, None]).view_as(m0)  # [e, X] * [e, 1] runs vectorized
         num_padding = self.layout.num_reduced - (self.layout.lmax + 1)
-
-        def embedding(edges: slice) -> Tensor:
-            """[e, K, C]: the m = 0 rows (first in m-major order) rotated back to the global frame."""
-            rows = m0[edges]
-            in_edge_frame = torch.cat([rows, rows.new_zeros(rows.shape[0], num_padding, rows.shape[2])], dim=1)
-            return rotation.rotate_back(in_edge_frame, edges)
-
-        embeddings = ((embedding(edges), edge_index[1, edges]) for edges in chunks)
-        return sum_over_targets_in_chunks(embeddings, num_atoms) / self.rescale
+        in_edge_frame = torch.cat([m0, m0.new_zeros(num_edges, num_padding, m0.shape[2])], dim=1)  # m = 0 rows first
+        return sum_over_targets(rotation.rotate_back(in_edge_frame), chunk.local_target, chunk.num_targets)

@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
-
-# Values of the largest per-edge tensor held at once when edges run in chunks (`edge_chunks`): on
-# CPUs about 16 MB in float32, so that a chunk's tensors stay near the cache; on GPUs 1 GB.
-EDGE_CHUNK_VALUES = {"cpu": 2**22, "cuda": 2**28}
-
-
-def edge_chunks(num_edges: int, values_per_edge: int, device: torch.device) -> list[slice]:
-    """Consecutive slices of the edges, each with at most the device's `EDGE_CHUNK_VALUES` values.
-
-    Under autograd one slice of all edges: backward would keep every chunk's tensors anyway.
-    """
-    if torch.is_grad_enabled():
-        return [slice(0, num_edges)]
-    budget = EDGE_CHUNK_VALUES.get(device.type, EDGE_CHUNK_VALUES["cpu"])
-    size = max(1, budget // values_per_edge)
-    return [slice(start, min(start + size, num_edges)) for start in range(0, max(num_edges, 1), size)]
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:
@@ -34,17 +16,6 @@ def sum_over_targets(values: Tensor, target: Tensor, num_targets: int) -> Tensor
     """out[i] = sum of values[e] over edges e with target[e] = i. [E, ...] -> [num_targets, ...]."""
     out = values.new_zeros((num_targets,) + values.shape[1:])
     return out.index_add(0, target, values)
-
-
-def sum_over_targets_in_chunks(chunks: Iterable[tuple[Tensor, Tensor]], num_targets: int) -> Tensor:
-    """`sum_over_targets` of edges that come in chunks of (values [e, ...], target [e]) pairs.
-
-    The sum has the values' dtype (which autocast may have lowered). At least one chunk.
-    """
-    total = None
-    for values, target in chunks:
-        total = sum_over_targets(values, target, num_targets) if total is None else total.index_add(0, target, values)
-    return total
 
 
 def softmax_over_targets(

@@ -34,10 +34,10 @@ class EdgeRotation:
         self.to_edge = reduced[:, order, :]
         self.from_edge = (self.to_edge * rescale[:, None]).transpose(1, 2)
 
-    def rotate(self, x: Tensor, edges: slice = slice(None)) -> Tensor:
-        """[e, K, C] global -> [e, R, C] edge frame (m-major), for the edges ``edges`` (default all)."""
-        return torch.bmm(self.to_edge[edges], x)
+    def rotate(self, x: Tensor) -> Tensor:
+        """[E, K, C] global -> [E, R, C] edge frame (m-major)."""
+        return torch.bmm(self.to_edge, x)
 
-    def rotate_back(self, x: Tensor, edges: slice = slice(None)) -> Tensor:
-        """[e, R, C] edge frame (m-major) -> [e, K, C] global, for the edges ``edges`` (default all)."""
-        return torch.bmm(self.from_edge[edges], x)
+    def rotate_back(self, x: Tensor) -> Tensor:
+        """[E, R, C] edge frame (m-major) -> [E, K, C] global."""
+        return torch.bmm(self.from_edge, x)

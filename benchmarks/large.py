@@ -1,0 +1,136 @@
+"""Large structures: time and peak memory of the oc20-31M preset on slabs and bulk cells of many atoms.
+
+    python benchmarks/large.py                                  # 5,000, 20,000 and 100,000 atoms
+    python benchmarks/large.py --sizes 5000 20000 --kinds bulk
+    python benchmarks/large.py --conservative 5000              # conservative forces and stress
+
+Each measurement runs in its own process (peak RSS is per process): build a Cu(111) slab or an fcc
+Cu bulk cell of about the given number of atoms (slightly rattled), the oc20-31M preset (random
+weights, float32, 12 Å cutoff, 20 neighbours), the radius graph, then one forward with direct
+forces (or, with --conservative, forces and stress by autograd). Prints a Markdown table with
+graph and model seconds, peak RSS, the RSS above the idle model, that per atom and per edge, and
+the exponents of time and memory fitted against the number of atoms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+KINDS = ("slab", "bulk")
+
+
+def structure(kind: str, atoms: int):
+    """About ``atoms`` Cu atoms: an fcc(111) slab with 10 Å of vacuum on each side, or a cubic fcc cell."""
+    from ase.build import bulk, fcc111
+
+    if kind == "slab":
+        layers = max(4, round((atoms / 4) ** (1 / 3)))
+        side = max(2, round(math.sqrt(atoms / layers)))
+        built = fcc111("Cu", size=(side, side, layers), a=3.61, vacuum=10.0, periodic=True)
+    else:
+        side = max(1, round((atoms / 4) ** (1 / 3)))
+        built = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(side)
+    built.rattle(0.02, seed=0)
+    return built
+
+
+def measure(kind: str, atoms: int, conservative: bool) -> dict:
+    """One measurement in this process."""
+    import torch
+
+    import eqv2
+    from eqv2.batch import Structure
+
+    eqv2.keep_freed_memory()
+    torch.manual_seed(0)
+    potential = eqv2.Potential(eqv2.EquiformerV2.from_preset("oc20-31M").eval())
+    crystal = structure(kind, atoms)
+    idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    start = time.perf_counter()
+    batch = potential.collate([Structure.from_atoms(crystal)])
+    graph_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    potential(batch, forces="conservative" if conservative else "direct", stress=conservative)
+    model_seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {
+        "kind": kind,
+        "atoms": len(crystal),
+        "edges": int(batch.edge_index.shape[1]),
+        "graph_s": graph_seconds,
+        "model_s": model_seconds,
+        "peak_gib": peak,
+        "above_idle_gib": peak - idle,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_in_subprocess(kind: str, atoms: int, conservative: bool) -> dict:
+    command = [sys.executable, __file__, "--one", kind, str(atoms)] + (["--conservative-one"] if conservative else [])
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"kind": kind, "atoms": atoms, "error": result.stderr.strip().splitlines()[-1:]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fitted_exponent(rows: list[dict], key: str) -> float:
+    """Slope of log(key) against log(atoms)."""
+    return float(np.polyfit(np.log([r["atoms"] for r in rows]), np.log([r[key] for r in rows]), 1)[0])
+
+
+def table(rows: list[dict], title: str) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| structure | atoms | edges | graph s | model s | peak RSS GiB | above idle GiB | KiB/atom | KiB/edge |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['kind']} | {r['atoms']} | failed: {r['error']} |  |  |  |  |  |  |")
+            continue
+        per_atom, per_edge = r["above_idle_gib"] * 2**20 / r["atoms"], r["above_idle_gib"] * 2**20 / r["edges"]
+        lines.append(
+            f"| {r['kind']} | {r['atoms']:,} | {r['edges']:,} | {r['graph_s']:.1f} | {r['model_s']:.1f} | "
+            f"{r['peak_gib']:.2f} | {r['above_idle_gib']:.2f} | {per_atom:.1f} | {per_edge:.2f} |"
+        )
+    for kind in KINDS:
+        done = [r for r in rows if r["kind"] == kind and "error" not in r]
+        if len(done) > 1:
+            lines.append(
+                f"\n{kind}: time ~ atoms^{fitted_exponent(done, 'model_s'):.2f}, "
+                f"memory above idle ~ atoms^{fitted_exponent(done, 'above_idle_gib'):.2f}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 100000])
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--conservative", type=int, nargs="*", default=None, metavar="ATOMS")
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "ATOMS"), help=argparse.SUPPRESS)
+    parser.add_argument("--conservative-one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.conservative_one)))
+        return
+    if args.conservative is not None:
+        sizes = args.conservative or [5000]
+        rows = [run_in_subprocess(kind, n, True) for kind in args.kinds for n in sizes]
+        print(table(rows, "conservative forces and stress (autograd, float32)"))
+        return
+    rows = [run_in_subprocess(kind, n, False) for kind in args.kinds for n in args.sizes]
+    print(table(rows, "inference, direct forces (float32)"))
+
+
+if __name__ == "__main__":
+    main()
