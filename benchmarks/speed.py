@@ -11,7 +11,11 @@ Sections:
 - flops: achieved FLOP/s of a 31M forward (torch.utils.flop_counter) against a dense float32 matmul;
 - determinism: whether two identical eqv2 calls give bitwise the same energies and forces;
 - bf16: eqv2's opt-in bf16 mode (bf16 autocast) against the reference in float32, as users run it,
-  and under bf16 autocast too; the inference cases and the training step (not in the default set).
+  and under bf16 autocast too; the inference cases and the training step (not in the default set);
+- compile: eqv2 with `compile=True` (torch.compile) against eager eqv2 and the reference's no-grad
+  path, in float32 and bf16, with the first call's time (compilation); not in the default set.
+
+Both sides run with eqv2's malloc settings (`eqv2.keep_freed_memory`), as the `eqv2` command does.
 
 Every measurement runs in its own process (`one` sub-command) so that peak RSS is its own. Both
 sides load the same weights: the reference's random initial weights, saved once as a fairchem
@@ -39,7 +43,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = ROOT / ".refenv" / "bin" / "python"
-SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")  # the default set; also "bf16"
+SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")  # default; also "bf16", "compile"
 # Set once from the command line and used by every measurement.
 OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None, "clock": "wall", "threads": 0}
 INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
@@ -102,7 +106,13 @@ def reference_python() -> str | None:
 
 
 def eqv2_step(
-    checkpoint: str | None, case: str, mode: str, overrides: dict, device: str = "cpu", precision: str = "fp32"
+    checkpoint: str | None,
+    case: str,
+    mode: str,
+    overrides: dict,
+    device: str = "cpu",
+    precision: str = "fp32",
+    compile: bool = False,
 ):
     """A zero-argument function running one eqv2 inference or training step (graph included)."""
     import eqv2
@@ -116,6 +126,8 @@ def eqv2_step(
         torch.manual_seed(0)
         potential = Potential(EquiformerV2.from_preset("oc20-31M", **overrides).eval())
     potential = potential.to(device)
+    if compile:
+        potential.compile_network()
     structures = [Structure.from_atoms(a) for a in atoms_for(case)]
 
     def infer():
@@ -160,13 +172,20 @@ def reference_step(checkpoint: str, case: str, mode: str, device: str = "cpu", p
 
 def run_one(args: argparse.Namespace) -> None:
     """Sub-command `one`: a single measurement, printed as one JSON line."""
+    from eqv2.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()
     overrides = json.loads(args.overrides)
     if args.implementation == "eqv2":
-        step = eqv2_step(args.checkpoint, args.case, args.mode, overrides, args.device, args.precision)
+        step = eqv2_step(args.checkpoint, args.case, args.mode, overrides, args.device, args.precision, args.compile)
     else:
         step = reference_step(args.checkpoint, args.case, args.mode, args.device, args.precision)
+    start = time.perf_counter()
+    step()
+    synchronize(args.device)
+    first_call = time.perf_counter() - start
     seconds = median_seconds(step, args.repeats, args.device)
-    print(json.dumps({"seconds": seconds, "peak_rss_gib": peak_memory_gib(args.device)}))
+    print(json.dumps({"seconds": seconds, "first_call_s": first_call, "peak_rss_gib": peak_memory_gib(args.device)}))
 
 
 def measure(
@@ -178,6 +197,7 @@ def measure(
     checkpoint: str | None,
     overrides: dict | None = None,
     precision: str | None = None,
+    compile: bool = False,
 ) -> dict:
     """Runs `one` in its own process; ``precision`` overrides the command line's --precision."""
     command = [
@@ -208,6 +228,8 @@ def measure(
     ]
     if checkpoint:
         command += ["--checkpoint", checkpoint]
+    if compile:
+        command.append("--compile")
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment_with_root())
     if result.returncode != 0:
         error = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
@@ -320,6 +342,33 @@ def section_bf16(repeats: int, checkpoint: str | None) -> None:
         )
 
 
+def section_compile(repeats: int, checkpoint: str | None) -> None:
+    print("\n### torch.compile: eqv2 compiled against eager eqv2 and the reference's no-grad path\n")
+    print(
+        "| case | precision | eager s | compiled s | first compiled call s | compiled vs eager | ref no-grad fp32 s "
+        "| compiled vs ref no-grad fp32 | compiled RSS GiB |"
+    )
+    print("| --- " * 9 + "|")
+    cases = [(case, "inference") for case in INFERENCE_CASES] + [("batch_8", "training")]
+    for precision in ("fp32", "bf16"):
+        for case, mode in cases:
+            eager = measure(sys.executable, "eqv2", case, mode, repeats, checkpoint, precision=precision)
+            compiled = measure(
+                sys.executable, "eqv2", case, mode, repeats, checkpoint, precision=precision, compile=True
+            )
+            reference_mode = "inference-nograd" if mode == "inference" else mode
+            reference = OPTIONS["reference_python"]
+            theirs = {}
+            if checkpoint:
+                theirs = measure(reference, "reference", case, reference_mode, repeats, checkpoint, precision="fp32")
+            print(
+                f"| {case} {mode} | {precision} | {cell(eager, 'seconds', 3)} | {cell(compiled, 'seconds', 3)} | "
+                f"{cell(compiled, 'first_call_s', 1)} | {ratio(eager, compiled, 'seconds')} | "
+                f"{cell(theirs, 'seconds', 3)} | {ratio(theirs, compiled, 'seconds')} | "
+                f"{cell(compiled, 'peak_rss_gib')} |"
+            )
+
+
 def fitted_exponent(sizes: list[float], seconds: list[float]) -> float:
     """Slope of log(time) against log(size), least squares."""
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
@@ -418,6 +467,7 @@ def main() -> None:
     one.add_argument("--repeats", type=int, default=3)
     one.add_argument("--checkpoint", default=None)
     one.add_argument("--overrides", default="{}")
+    one.add_argument("--compile", action="store_true", help="eqv2 with compile=True")
     for subparser in (parser, one):
         subparser.add_argument("--device", default="cpu")
         subparser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
@@ -442,13 +492,17 @@ def main() -> None:
         f"--clock {args.clock} --threads {args.threads}"
     )
     with tempfile.TemporaryDirectory() as directory:
-        checkpoint = shared_checkpoint(directory) if {"inference", "training", "bf16"} & set(sections) else None
+        checkpoint = (
+            shared_checkpoint(directory) if {"inference", "training", "bf16", "compile"} & set(sections) else None
+        )
         if "inference" in sections:
             section_inference(args.repeats, checkpoint)
         if "training" in sections:
             section_training(args.repeats, checkpoint)
         if "bf16" in sections:
             section_bf16(args.repeats, checkpoint)
+        if "compile" in sections:
+            section_compile(args.repeats, checkpoint)
     if "lmax" in sections:
         section_lmax(args.repeats)
     if "atoms" in sections:

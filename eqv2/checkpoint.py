@@ -115,17 +115,23 @@ def load(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     neighbor_mode: str | None = None,
+    compile: bool = False,
 ) -> Potential:
     """A ready potential (model, normalizers, element references, metadata) from a checkpoint file.
 
     Accepts eqv2 checkpoints and fairchem-core 1.x EquiformerV2 checkpoints. The model is in eval mode.
     ``dtype`` is a torch dtype or its name ("float32", "float64"); ``neighbor_mode`` replaces the
-    checkpoint's rule for ties at max_neighbors (`eqv2.graph.NEIGHBOR_MODES`).
+    checkpoint's rule for ties at max_neighbors (`eqv2.graph.NEIGHBOR_MODES`); ``compile`` compiles
+    the network with torch.compile (`eqv2.compile`; the first call then takes longer).
     """
     potential = potential_from_checkpoint(read_checkpoint_file(path), str(path))
     if neighbor_mode is not None:
         potential.neighbor_mode = neighbor_mode
-    return potential.to(device=device, dtype=dtype) if (device or dtype) else potential
+    if device or dtype:
+        potential = potential.to(device=device, dtype=dtype)
+    if compile:
+        potential.compile_network()
+    return potential
 
 
 def checkpoint_dict(potential: Potential, metadata: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
+from eqv2.compile import compile_network
 from eqv2.graph import NEIGHBOR_MODES
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
@@ -76,6 +77,7 @@ class TargetStatistics:
 class Potential(nn.Module):
     """EquiformerV2 with its target statistics; maps structures to energy, forces and stress.
 
+    ``compile=True`` (opt-in) compiles the network's dense parts with torch.compile (`eqv2.compile`).
     ``bf16 = True`` (opt-in, off by default) runs the network under bf16 autocast on any device:
     matmuls in bfloat16, results in the potential's dtype. It is an approximation (errors measured by
     `benchmarks/bf16_error.py`); on a CPU with AVX512-BF16 the oc20-31M 38-atom forward takes 0.24 s
@@ -87,10 +89,14 @@ class Potential(nn.Module):
         model: EquiformerV2,
         statistics: TargetStatistics | None = None,
         metadata: dict[str, Any] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
         self.bf16 = False
+        self.compiled = False
+        if compile:
+            self.compile_network()
         self.statistics = statistics or TargetStatistics()
         self.metadata = dict(metadata or {})
         references = self.statistics.element_references
@@ -99,6 +105,12 @@ class Potential(nn.Module):
             torch.tensor(references, dtype=torch.float64) if references is not None else None,
             persistent=False,
         )
+
+    def compile_network(self) -> None:
+        """Compile the network's dense parts with torch.compile (`eqv2.compile`); once is enough."""
+        if not self.compiled:
+            compile_network(self.model)
+            self.compiled = True
 
     def to(self, *args, **kwargs) -> Potential:
         """`nn.Module.to`, also accepting the dtype names of `DTYPES` ("float32", "float64")."""

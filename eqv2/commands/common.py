@@ -21,13 +21,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="e.g. cpu, cuda")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast: faster, approximate (opt-in)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (the first call compiles)")
     parser.add_argument(
         "--neighbor-mode", choices=NEIGHBOR_MODES, help="ties at max_neighbors (default: the checkpoint's rule)"
     )
 
 
 def load_potential(args: argparse.Namespace) -> Potential:
-    potential = load(args.checkpoint, device=args.device, dtype=args.dtype, neighbor_mode=args.neighbor_mode)
+    potential = load(
+        args.checkpoint, device=args.device, dtype=args.dtype, neighbor_mode=args.neighbor_mode, compile=args.compile
+    )
     potential.bf16 = args.bf16
     return potential
 

@@ -98,6 +98,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda"
     dtype: str = "float32"  # "float32" or "float64"
     bf16: bool | None = None  # bf16 autocast: null = on GPUs only, true = also on CPUs, false = never
+    compile: bool = False  # torch.compile the network's dense parts (eqv2.compile); direct forces, no stress
     eval_every: int = 100  # optimizer steps between validations (and last.pt writes)
     eval_batch_size: int = 16
     stop_at_step: int | None = None  # stop early (the schedule still runs to max_steps); for tests and resume
@@ -226,6 +227,11 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError("data.train: required")
     if not config.data.val:
         raise ConfigError("data.val: required")
+    if config.compile and (config.loss.forces_mode == "conservative" or config.loss.stress_coefficient > 0):
+        raise ConfigError(
+            "compile: needs loss.forces_mode direct and no stress loss (their gradients are double backward, "
+            "which compiled code does not support)"
+        )
     check_model_section(config.model)
 
 

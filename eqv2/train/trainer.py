@@ -86,6 +86,8 @@ class Trainer:
         num_atoms, statistics = scan(self.train_set)
         self.potential = initial_potential(config, statistics).to(self.device, config.dtype)
         self.potential.train()
+        if config.compile:
+            self.potential.compile_network()
         self.sampler = BalancedBatches(num_atoms, config.optim.batch_size, self.rank, self.world_size, config.seed)
         self.steps_per_epoch = self.sampler.batches_per_epoch / config.optim.grad_accumulation
         self.max_steps = resolve_steps(config.optim.max_steps, config.optim.max_epochs, self.steps_per_epoch)
