@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
@@ -43,20 +44,16 @@ def target_aligned_slices(target: Tensor, num_targets: int, max_edges: int) -> l
     ``target`` [E] is sorted; a chunk ends only where the target changes, so an atom with more than
     ``max_edges`` edges gets a chunk of its own. Targets first..end-1 receive edges only from their chunk.
     """
-    num_edges = target.shape[0]
-    if num_edges == 0:
-        return []
-    target = target.cpu()
-    if bool((target[1:] < target[:-1]).any()):
+    target = target.cpu().numpy()
+    if (target[1:] < target[:-1]).any():
         raise ValueError("edges must be sorted by target atom (as eqv2.graph makes them)")
-    target_ends = torch.cumsum(torch.bincount(target, minlength=num_targets), 0).tolist()  # [N]
+    target_ends = np.cumsum(np.bincount(target, minlength=num_targets))  # [N] one past each target's last edge
     slices, start = [], 0
-    while start < num_edges:
+    while start < len(target):
         first = int(target[start])
-        last = int(torch.searchsorted(torch.tensor(target_ends), start + max_edges, right=True)) - 1
-        end_edge = target_ends[last] if last >= first else target_ends[first]
-        end_target = int(target[end_edge - 1]) + 1
-        slices.append((slice(start, end_edge), first, end_target))
+        last = int(np.searchsorted(target_ends, start + max_edges, side="right")) - 1  # last target that fits
+        end_edge = int(target_ends[max(last, first)])
+        slices.append((slice(start, end_edge), first, int(target[end_edge - 1]) + 1))
         start = end_edge
     return slices
 
