@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The GPU check of issue 6, for a machine with an NVIDIA GPU (about 8 minutes on an H100):
+# The GPU speed check, for a machine with an NVIDIA GPU (about 8 minutes on an H100):
 # eqv2 against the reference (when fairchem-core 1.10.0 imports there) on CUDA, in float32 and with
 # bf16 autocast, inference and training, plus bitwise determinism. Markdown goes to stdout and $OUT.
 #
 # Packages the GPU machine lacks travel as wheels in .whl/ (ase, vesin; fairchem-core and its plain
-# imports for the reference), installed into /tmp/site; torch_scatter/torch_sparse are our stand-ins.
+# imports for the reference), installed into a temporary directory; torch_scatter/torch_sparse are
+# the stand-ins in reference/standins.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/gpu_out}
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
+  SITE=$(mktemp -d)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
+  export PYTHONPATH="$SITE"
 fi
 export PYTHONPATH="$PWD:$PWD/reference/standins:${PYTHONPATH:-}"
 export PYTHONUNBUFFERED=1

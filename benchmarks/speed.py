@@ -47,7 +47,7 @@ SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")  #
 # Set once from the command line and used by every measurement.
 OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None, "clock": "wall", "threads": 0}
 INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
-# The reference's standard path needs > 24 GB at ~600 atoms (issue 6); it is not run there.
+# The reference's standard path needs > 24 GB at ~600 atoms; it is not run there.
 REFERENCE_STANDARD_SKIPS = {"slab_600"}
 
 

@@ -145,7 +145,7 @@ class Potential(nn.Module):
     def collate(self, structures: list[Structure]) -> Batch:
         """One batch with this model's radius graph, on the model's device and dtype.
 
-        Each structure is validated first (`eqv2.data.validation.validate_structure`): bad input
+        Each structure is validated first (`eqv2.validation.validate_structure`): bad input
         raises `DataError` naming the structure instead of giving a silent wrong answer.
         """
         config = self.model.config

@@ -89,7 +89,7 @@ def predict(
     """Energy (eV), forces [N, 3] (eV/Å) and, for 3D-periodic cells when ``stress``, stress [3, 3] (eV/Å^3).
 
     Returns one dict per structure, in input order. ``forces`` is "direct" or "conservative".
-    A structure that fails validation (`eqv2.data.DataError`) stops everything when ``on_error`` is
+    A structure that fails validation (`eqv2.DataError`) stops everything when ``on_error`` is
     "raise"; with "flag" its dict is ``{"error": message}`` (also for non-finite model outputs) and
     the rest of its batch goes on.
     """

@@ -1,6 +1,6 @@
 """`reference_strict`: the edges fairchem-core 1.10.0 keeps under strict max_neighbors, on symmetric crystals.
 
-The fixture (`benchmarks/make_neighbor_fixtures.py`) holds the reference's edge lists for unrattled
+The fixture (`reference/make_neighbor_fixtures.py`) holds the reference's edge lists for unrattled
 crystals as built, translated and rotated, at 6 Å / k = 16 and 12 Å / k = 20, a slab and a cluster.
 The reference's pick among equidistant neighbours comes from torch's unstable CPU sort, so the match
 depends on the installed torch; it was checked on the versions in `CHECKED_TORCH_VERSIONS`.

@@ -10,7 +10,7 @@ Labels (energy, forces, stress) come from the calculator results a file stores (
 ``energy``/``forces``/``stress``, SinglePointCalculator results in databases) or from the
 ``info``/``arrays`` keys named in `LabelKeys`. FixAtoms constraints and tags are carried into
 `Structure.fixed` and `Structure.tags`. Every structure is named ``"<file>[<index>]"`` and checked by
-`eqv2.data.validation.validate_structure` when it is read.
+`eqv2.validation.validate_structure` when it is read.
 """
 
 from __future__ import annotations

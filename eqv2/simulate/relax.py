@@ -122,7 +122,7 @@ def relax(
     structure; ``batch_size`` caps the structures per model call (default: all running ones).
     With ``relax_cell``, prefer ``forces="conservative"``: direct forces come from the force head,
     the stress from the energy, and the two need not share a minimum.
-    Invalid input (unknown elements, overlapping atoms, ...) raises `eqv2.data.DataError` before
+    Invalid input (unknown elements, overlapping atoms, ...) raises `eqv2.DataError` before
     any step; problems that arise during the relaxation are flagged per structure.
     """
     if optimizer not in OPTIMIZERS:
