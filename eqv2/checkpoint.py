@@ -55,7 +55,7 @@ def checkpoint_parts(checkpoint: dict[str, Any], source: str = "") -> Checkpoint
         if checkpoint.get("version") != VERSION:
             raise ValueError(f"{source}: eqv2 checkpoint version {checkpoint.get('version')!r} is not supported")
         return CheckpointParts(
-            EquiformerV2Config.from_dict(checkpoint["model_config"]),
+            EquiformerV2Config.from_dict(with_stored_neighbor_mode(checkpoint["model_config"])),
             checkpoint["state_dict"],
             TargetStatistics.from_dict(checkpoint.get("statistics", {})),
             checkpoint.get("metadata") or {},
@@ -69,6 +69,15 @@ def checkpoint_parts(checkpoint: dict[str, Any], source: str = "") -> Checkpoint
     raise ValueError(
         f"{source}: neither an eqv2 nor a fairchem EquiformerV2 checkpoint (keys: {sorted(checkpoint)[:8]})"
     )
+
+
+def with_stored_neighbor_mode(model_config: dict[str, Any]) -> dict[str, Any]:
+    """An eqv2 model config with its neighbour rule explicit. Files from before the rule was always
+    stored mean by an unset rule "strict" when enforce_max_neighbors_strictly is true, else "shell"."""
+    if model_config.get("max_neighbors_mode") is not None:
+        return model_config
+    strict = model_config.get("enforce_max_neighbors_strictly", True)
+    return {**model_config, "max_neighbors_mode": "strict" if strict else "shell"}
 
 
 def build_potential(
@@ -139,7 +148,7 @@ def checkpoint_dict(potential: Potential, metadata: dict[str, Any] | None = None
     return {
         "format": FORMAT,
         "version": VERSION,
-        "model_config": potential.model.config.to_dict(),
+        "model_config": {**potential.model.config.to_dict(), "max_neighbors_mode": potential.neighbor_mode},
         "state_dict": {key: value.detach().cpu() for key, value in potential.model.state_dict().items()},
         "statistics": potential.statistics.to_dict(),
         "metadata": {**potential.metadata, **(metadata or {})},

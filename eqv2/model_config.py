@@ -82,8 +82,10 @@ class EquiformerV2Config:
     avg_degree: float | None = None
     use_energy_lin_ref: bool = False
     load_energy_lin_ref: bool = False
-    # eqv2: how ties at max_neighbors are resolved; None follows enforce_max_neighbors_strictly
-    # ("strict" when true, "shell" otherwise). See `eqv2.graph.radius_graph`.
+    # eqv2: how ties at max_neighbors are resolved (see `eqv2.graph.radius_graph`); None means "shell"
+    # (whole shells: crystal symmetry kept). Loaded fairchem checkpoints get the reference's own rule
+    # ("reference_strict", or "reference_loose" where enforce_max_neighbors_strictly is false), which
+    # is all enforce_max_neighbors_strictly decides in eqv2.
     max_neighbors_mode: str | None = None
     # eqv2: S2 grid size when grid_resolution is None. "fine": res_beta = res_alpha =
     # max(18, 2 (lmax + 2)), the paper's 18 up to lmax 7; "reference": fairchem's coarse rule
@@ -124,9 +126,7 @@ class EquiformerV2Config:
 
     @property
     def neighbor_mode(self) -> str:
-        if self.max_neighbors_mode is not None:
-            return self.max_neighbors_mode
-        return "strict" if self.enforce_max_neighbors_strictly else "shell"
+        return self.max_neighbors_mode or "shell"
 
     @property
     def energy_rescale(self) -> float:

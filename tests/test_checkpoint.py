@@ -173,3 +173,14 @@ def test_structure_round_trip_through_calculator_has_stress_for_bulk():
     atoms.pbc = (True, True, False)  # stress needs periodicity in all three directions (Structure.stress_is_defined)
     with pytest.raises(PropertyNotImplementedError, match="periodic in x, y and z"):
         atoms.get_stress()
+
+
+def test_new_models_keep_shells_whole_and_old_files_keep_their_rule(tmp_path):
+    potential = tiny_potential(**GATE_MODEL)
+    assert potential.neighbor_mode == "shell"  # enforce_max_neighbors_strictly only matters for fairchem files
+    eqv2.save(potential, tmp_path / "new.pt")
+    assert read_checkpoint_file(tmp_path / "new.pt")["model_config"]["max_neighbors_mode"] == "shell"
+    old = read_checkpoint_file(tmp_path / "new.pt")
+    old["model_config"]["max_neighbors_mode"] = None  # as files were written before the rule was stored
+    torch.save(old, tmp_path / "old.pt")
+    assert eqv2.load(tmp_path / "old.pt").neighbor_mode == "strict"
