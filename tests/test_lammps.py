@@ -48,7 +48,9 @@ def lammps_with(atoms: Atoms, path: Path, elements=("Cu", "Au")):
 
 
 def positions_by_id(lmp) -> np.ndarray:
-    return np.asarray(lmp.numpy.extract_atom("x")[: lmp.get_natoms()])[np.argsort(lmp.numpy.extract_atom("id"))]
+    """[N, 3] positions in the order of the atom IDs (LAMMPS' per-atom arrays are longer than N)."""
+    count = lmp.extract_setting("nlocal")
+    return np.asarray(lmp.numpy.extract_atom("x")[:count])[np.argsort(lmp.numpy.extract_atom("id")[:count])]
 
 
 def test_nve_follows_eqv2_md_and_conserves_energy(potential, tmp_path):
