@@ -10,11 +10,11 @@ Sections:
   sphere_channels), for "direct" forces (no autograd; on CPUs the edges run in chunks), "direct"
   with every edge in one chunk (as on GPUs) and "conservative" forces (autograd); the demo model
   and oc20-31M.
-- packing: `eqv2 predict` and `eqv2 relax` on 1,000 mixed-size slabs (25-120 atoms) of the built-in
-  generator with the demo architecture (random weights, forces scaled down so relaxations
-  converge): batches packed by edges (the default budget) against today's fixed count (predict:
-  8 structures per call; relax: every structure in one batch, `eqv2.simulate.relax.relax`), in one
-  process.
+- packing: structures per second against the edge budget of a batch, then `eqv2 predict` on 1,000
+  and `eqv2 relax` on 100 mixed-size slabs (25-120 atoms) of the built-in generator with the demo
+  architecture (random weights, forces scaled down so relaxations move gently), in this process:
+  batches packed by edges (the default budget) against the old fixed counts (predict: 8 structures
+  per call; relax: every structure in one batch).
 - rss: `eqv2 predict` (tiny model) on files of 1,000 and 20,000 small molecules-in-a-box, each in
   its own process; peak RSS and its growth per structure.
 """
@@ -42,14 +42,13 @@ import eqv2
 from eqv2.data.emt import FACETS, METALS, SystemSpec, build_system
 from eqv2.model import EquiformerV2
 from eqv2.nn import graph_ops
-from eqv2.packing import default_budget, edge_values
+from eqv2.packing import Budget, default_budget, edge_values
 from eqv2.potential import Normalizer, Potential, TargetStatistics
-from eqv2.prediction import predict
+from eqv2.prediction import predict_stream
 from eqv2.simulate.adsorbates import ADSORBATES
-from eqv2.simulate.relax import relax
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ("demo", "oc20-31M")
+MEMORY_BATCHES = {"demo": (4, 16), "oc20-31M": (2, 5)}  # slabs in the small and the large batch
 MEMORY_MODES = ("direct", "direct unchunked", "conservative")
 
 
@@ -101,11 +100,11 @@ def run_probe(name: str, count: int, mode: str) -> dict:
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
-def memory_section(counts: tuple[int, int]) -> None:
+def memory_section(models: list[str]) -> None:
     print("| model | forces | edges (small, large batch) | peak growth MB | bytes per edge | per edge value |")
     print("|---|---|---|---|---|---|")
-    for name in MODELS:
-        values = edge_values(model(name))
+    for name in models:
+        values, counts = edge_values(model(name)), MEMORY_BATCHES[name]
         for mode in MEMORY_MODES:
             small, large = (run_probe(name, count, mode) for count in counts)
             slope = (large["growth"] - small["growth"]) / (large["edges"] - small["edges"])
@@ -113,40 +112,45 @@ def memory_section(counts: tuple[int, int]) -> None:
                   f"{large['growth'] / 2**20:.0f} | {slope:.0f} | {slope / values:.2f} |")  # fmt: skip
 
 
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
-
-
-def packing_section(count: int, steps: int) -> None:
+def command_rate(arguments: list[str], count: int) -> float:
+    """Structures per second of one `eqv2` command run in this process."""
     from eqv2.cli import main
 
+    start = time.perf_counter()
+    assert main(arguments) == 0
+    return count / (time.perf_counter() - start)
+
+
+def packing_section(count: int, relax_count: int, steps: int) -> None:
     slabs = mixed_slabs(count)
     potential = model("demo", force_scale=0.1)
-    budget = default_budget(potential)
+    edges = [potential.collate([eqv2.Structure.from_atoms(a)]).edge_index.shape[1] for a in slabs[:100]]
+    print(f"{count} slabs, {sum(map(len, slabs)) / count:.0f} atoms and {np.mean(edges):.0f} edges on average; "
+          f"default budget on this machine: {default_budget(potential)}")  # fmt: skip
+    print("structures/s of one call's worth by edge budget (in one process, the first 96 slabs):")
+    for max_edges in (5_000, 20_000, 40_000, 80_000, 160_000):
+        start = time.perf_counter()
+        done = sum(
+            1 for _ in predict_stream(potential, enumerate(slabs[:96]), Budget(max_edges=max_edges), stress=False)
+        )
+        print(f"  {max_edges:>7} edges: {done / (time.perf_counter() - start):.2f}")
     with tempfile.TemporaryDirectory() as directory:
-        path, checkpoint = Path(directory) / "slabs.extxyz", Path(directory) / "demo.pt"
+        path, checkpoint, relax_path = (Path(directory) / name for name in ("slabs.extxyz", "demo.pt", "r.extxyz"))
         ase.io.write(path, slabs)
+        ase.io.write(relax_path, slabs[:relax_count])
         eqv2.save(potential, checkpoint)
-        print(f"{count} slabs, {sum(map(len, slabs))} atoms; default budget {budget}")
-        start = time.perf_counter()
-        predict(potential, slabs, batch_size=8, stress=False)
-        fixed = time.perf_counter() - start
-        start = time.perf_counter()
-        main(["predict", str(checkpoint), str(path), "-o", str(Path(directory) / "p.extxyz"), "--no-stress"])
-        packed = time.perf_counter() - start
-        print(f"predict: fixed count (8) {count / fixed:.2f} structures/s, packed {count / packed:.2f} "
-              f"structures/s ({fixed / packed:.2f}x)")  # fmt: skip
-        start = time.perf_counter()
-        results = relax(potential, slabs, steps=steps)
-        fixed = time.perf_counter() - start
-        start = time.perf_counter()
-        main(["relax", str(checkpoint), str(path), "-o", str(Path(directory) / "r.extxyz"), "--steps", str(steps)])
-        packed = time.perf_counter() - start
-        converged = sum(r.converged for r in results)
-        print(f"relax (at most {steps} steps, {converged} converged): all in one batch {count / fixed:.2f} "
-              f"structures/s, packed and refilled {count / packed:.2f} ({fixed / packed:.2f}x)")  # fmt: skip
+        common = [str(checkpoint), str(path), "-o", str(Path(directory) / "p.extxyz"), "--no-stress"]
+        fixed = command_rate(["predict", *common, "--batch-size", "8"], count)
+        packed = command_rate(["predict", *common], count)
+        print(f"eqv2 predict: fixed count (--batch-size 8, the old default) {fixed:.2f} structures/s, packed by "
+              f"edges (default) {packed:.2f} structures/s ({packed / fixed:.2f}x)")  # fmt: skip
+        common = [str(checkpoint), str(relax_path), "-o", str(Path(directory) / "r.out"), "--steps", str(steps)]
+        everything = str(relax_count)
+        fixed = command_rate(["relax", *common, "--batch-size", everything, "--chunk-size", everything], relax_count)
+        packed = command_rate(["relax", *common], relax_count)
+        print(f"eqv2 relax, {relax_count} slabs, at most {steps} steps: all in one batch (the old default) "
+              f"{fixed:.2f} structures/s, packed and refilled (default) {packed:.2f} structures/s "
+              f"({packed / fixed:.2f}x)")  # fmt: skip
 
 
 def small_structures(count: int) -> list[Atoms]:
@@ -206,17 +210,18 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("section", choices=("memory", "packing", "rss"))
-    parser.add_argument("--count", type=int, default=1000, help="packing: slabs")
-    parser.add_argument("--steps", type=int, default=50, help="packing: most relaxation steps per slab")
-    parser.add_argument("--memory-counts", type=int, nargs=2, default=(4, 16), help="memory: slabs per batch")
+    parser.add_argument("--count", type=int, default=1000, help="packing: slabs to predict")
+    parser.add_argument("--relax-count", type=int, default=100, help="packing: slabs to relax")
+    parser.add_argument("--steps", type=int, default=30, help="packing: most relaxation steps per slab")
+    parser.add_argument("--models", nargs="+", choices=sorted(MEMORY_BATCHES), default=list(MEMORY_BATCHES))
     parser.add_argument("--rss-counts", type=int, nargs="+", default=[1000, 20000])
     args = parser.parse_args()
     print(f"{date.today()}, {platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}: "
           f"python benchmarks/screening.py {' '.join(sys.argv[1:])}")  # fmt: skip
     if args.section == "memory":
-        memory_section(tuple(args.memory_counts))
+        memory_section(args.models)
     elif args.section == "packing":
-        packing_section(args.count, args.steps)
+        packing_section(args.count, args.relax_count, args.steps)
     else:
         rss_section(args.rss_counts)
 

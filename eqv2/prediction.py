@@ -129,12 +129,7 @@ def predict_stream(
         return key, atoms, named_structure(atoms, key)
 
     def cost(entry: tuple[Hashable, Atoms, Structure]) -> Cost:
-        try:
-            return structure_cost(potential, entry[2])
-        except DataError:
-            if on_error == "raise":
-                raise
-            return Cost(1, entry[2].num_atoms, 0)  # flagged by predict_group
+        return structure_cost(potential, entry[2], raise_invalid=on_error == "raise")
 
     for group in pack(map(sized, items), cost, budget):
         if skip is not None and all(skip(key) for key, _, _ in group):

@@ -9,6 +9,7 @@ it announces are there, each ended by a newline (a cut record always lacks one o
 from __future__ import annotations
 
 import io
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class Scan:
 
 def scan_records(path: Path) -> Scan:
     """Locate the whole records of ``path`` (module docstring); a missing file has none."""
-    indices, offsets, lengths = [], [], []
+    indices, offsets, lengths = array("q"), array("q"), array("q")
     end = 0
     if path.exists():
         with open(path, "rb") as handle:

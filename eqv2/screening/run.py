@@ -122,8 +122,9 @@ def rank_device(device: str | None) -> str | None:
 
 
 def shard(atom_counts: np.ndarray, remaining: np.ndarray, world_size: int, rank: int) -> np.ndarray:
-    """The inputs of ``remaining`` [K] (ascending) that ``rank`` computes: rank r takes those whose
-    middle atom, counted over ``remaining`` in order, falls in the r-th of ``world_size`` equal parts."""
+    """The items of ``remaining`` [K] (ascending indices into ``atom_counts``) that ``rank`` computes: rank r
+    takes those whose middle atom, counted over ``remaining`` in order, falls in the r-th of ``world_size``
+    equal parts."""
     weights = atom_counts[remaining].astype(np.int64)
     if not len(weights):
         return remaining
@@ -165,32 +166,16 @@ def run_screening(
 
     ``budget`` and ``chunk_size`` default to ``task.default_budget()`` and `CHUNK_BATCHES` batches.
     """
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
     start = time.perf_counter()
     rank, world_size = distributed.setup("cpu", timeout=BARRIER_TIMEOUT)  # gloo, for waiting only
     try:
-        parts = parts_directory(output)
-        check_plan(parts, settings, budget, chunk_size)
-        distributed.barrier()
-        if rank == 0 and not (parts / PLAN_FILE).exists():
-            budget = budget or task.default_budget()
-            chunk_size = chunk_size or CHUNK_BATCHES * task.inputs_per_batch(budget)
-            parts.mkdir(parents=True, exist_ok=True)
-            (parts / PLAN_FILE).write_text(Plan(settings, budget, chunk_size).to_json())
-        distributed.barrier()
-        plan = Plan.from_json((parts / PLAN_FILE).read_text())
-        own_records = parts / f"rank-{rank}.extxyz"
-        drop_partial_record(own_records)
-        distributed.barrier()
-        atom_counts = task.atom_counts()
-        done = np.zeros(len(atom_counts), bool)
-        for path in sorted(parts.glob("rank-*.extxyz")):
-            done[scan_records(path).indices] = True
-        distributed.barrier()  # every rank has read the records before any rank adds one
-        bounds = chunk_bounds(len(atom_counts), plan.chunk_size)
-        unfinished = np.nonzero(np.logical_or.reduceat(~done, bounds[:-1]) if len(done) else [])[0]
-        chunk_atoms = np.add.reduceat(atom_counts, bounds[:-1]) if len(done) else np.zeros(0, np.int64)
-        chunks = [np.arange(bounds[c], bounds[c + 1]) for c in shard(chunk_atoms, unfinished, world_size, rank)]
-        outcomes = compute_shard(task, chunks, done, plan.budget, own_records, rank, world_size)
+        atom_counts, parts = task.atom_counts(), parts_directory(output)
+        plan = agree_on_plan(task, parts, {**settings, "inputs": len(atom_counts)}, budget, chunk_size, rank)
+        done = finished_inputs(parts, len(atom_counts), rank)
+        chunks = own_chunks(atom_counts, done, plan.chunk_size, world_size, rank)
+        outcomes = compute_shard(task, chunks, done, plan.budget, parts / f"rank-{rank}.extxyz", rank, world_size)
         distributed.barrier()
         if rank == 0:
             merge_records(sorted(parts.glob("rank-*.extxyz")), len(atom_counts), output)
@@ -199,6 +184,44 @@ def run_screening(
     finally:
         distributed.teardown()
     return Summary(total, int(done.sum()), time.perf_counter() - start, rank)
+
+
+def agree_on_plan(
+    task: Task, parts: Path, settings: dict[str, Any], budget: Budget | None, chunk_size: int | None, rank: int
+) -> Plan:
+    """The plan of an unfinished run in ``parts`` (`check_plan`), or a new one that rank 0 writes; every
+    rank reads it back, so all ranks batch alike."""
+    check_plan(parts, settings, budget, chunk_size)
+    distributed.barrier()
+    if rank == 0 and not (parts / PLAN_FILE).exists():
+        budget = budget or task.default_budget()
+        chunk_size = chunk_size or CHUNK_BATCHES * task.inputs_per_batch(budget)
+        parts.mkdir(parents=True, exist_ok=True)
+        (parts / PLAN_FILE).write_text(Plan(settings, budget, chunk_size).to_json())
+    distributed.barrier()
+    return Plan.from_json((parts / PLAN_FILE).read_text())
+
+
+def finished_inputs(parts: Path, count: int, rank: int) -> np.ndarray:
+    """[count] bool, True for inputs with a whole record in any rank's file, after this rank has cut the
+    partial last record off its own."""
+    drop_partial_record(parts / f"rank-{rank}.extxyz")
+    distributed.barrier()
+    done = np.zeros(count, bool)
+    for path in sorted(parts.glob("rank-*.extxyz")):
+        done[scan_records(path).indices] = True
+    distributed.barrier()  # every rank has read the records before any rank adds one
+    return done
+
+
+def own_chunks(atom_counts: np.ndarray, done: np.ndarray, chunk_size: int, world_size: int, rank: int) -> list:
+    """The chunks ([K] input indices each) with inputs not ``done`` [N] that ``rank`` computes (`shard`)."""
+    if not len(done):
+        return []
+    bounds = chunk_bounds(len(done), chunk_size)
+    unfinished = np.nonzero(np.logical_or.reduceat(~done, bounds[:-1]))[0]
+    chunk_atoms = np.add.reduceat(atom_counts, bounds[:-1])
+    return [np.arange(bounds[c], bounds[c + 1]) for c in shard(chunk_atoms, unfinished, world_size, rank)]
 
 
 def compute_shard(

@@ -49,11 +49,7 @@ def first_batch(potential: Potential, items: Iterable[tuple[Hashable, Atoms]], b
     as their atoms only)."""
 
     def cost(item: tuple[Hashable, Atoms]) -> Cost:
-        structure = named_structure(item[1], item[0])
-        try:
-            return structure_cost(potential, structure)
-        except DataError:
-            return Cost(1, structure.num_atoms, 0)
+        return structure_cost(potential, named_structure(item[1], item[0]), raise_invalid=False)
 
     return next(pack(items, cost, budget), [])
 

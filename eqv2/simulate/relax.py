@@ -12,6 +12,12 @@ A structure stops on its own convergence (max |F| <= fmax over free atoms, and c
 relaxing the cell), after ``steps`` steps, or when it fails: atoms closer than 0.1 Å, non-finite
 model outputs, or a force above ``max_force`` (blow-up). A failed structure is reported with its
 error and last positions; the others go on.
+
+The batch is kept full (`RelaxationStream`): within a `eqv2.packing.Budget` of structures, atoms
+or edges per model call, waiting structures take the places of those that stop; `relax_streams`
+runs streams one after another, starting the next while the last one empties. A structure's path
+depends on its batch mates only through round-off (matrix products round differently for
+different batch sizes), so a stream's results depend only on its own structures and budget.
 """
 
 from __future__ import annotations

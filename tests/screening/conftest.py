@@ -24,6 +24,11 @@ def slab(seed: int, adsorbate: str | None = "O", repeat: int = 1) -> "ase.Atoms"
 
 
 @pytest.fixture(scope="session")
+def make_slab():
+    return slab
+
+
+@pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> str:
     network = tiny_potential(dtype=torch.float32, **GATE_MODEL).model
     path = tmp_path_factory.mktemp("model") / "tiny.pt"

@@ -5,7 +5,6 @@ import functools
 import ase.io
 import numpy as np
 import pytest
-from conftest import slab
 
 import eqv2
 from eqv2.cli import main
@@ -84,8 +83,8 @@ def test_a_resume_with_other_settings_is_refused(checkpoint, slabs_file, tmp_pat
     assert run("relax", checkpoint, slabs_file, "-o", output, "--steps", "3") == 0  # the first run's budget
 
 
-def test_flagged_structures_are_recorded_and_counted(checkpoint, tmp_path, capsys):
-    structures = [slab(0), slab(1), slab(2)]
+def test_flagged_structures_are_recorded_and_counted(checkpoint, make_slab, tmp_path, capsys):
+    structures = [make_slab(0), make_slab(1), make_slab(2)]
     structures[1].positions[-1] = structures[1].positions[-2] + 0.05
     ase.io.write(tmp_path / "in.extxyz", structures)
     assert run("predict", checkpoint, tmp_path / "in.extxyz", "-o", tmp_path / "o.extxyz", "--on-error", "flag") == 0
@@ -95,8 +94,8 @@ def test_flagged_structures_are_recorded_and_counted(checkpoint, tmp_path, capsy
     assert "1 failed" in capsys.readouterr().err
 
 
-def test_adsorbml_screens_every_slab_with_every_adsorbate_and_resumes(checkpoint, tmp_path, monkeypatch):
-    ase.io.write(tmp_path / "slabs.extxyz", [slab(0, None), slab(1, None, repeat=2)])
+def test_adsorbml_screens_every_slab_with_every_adsorbate_and_resumes(checkpoint, make_slab, tmp_path, monkeypatch):
+    ase.io.write(tmp_path / "slabs.extxyz", [make_slab(0, None), make_slab(1, None, repeat=2)])
     options = ["--adsorbate", "O,OH", "--placements", "3", "--top-k", "1", "--steps", "3", "--chunk-size", "1"]
     full, output = tmp_path / "full.extxyz", tmp_path / "out.extxyz"
     assert run("adsorbml", checkpoint, "--slab", tmp_path / "slabs.extxyz", "-o", full, *options) == 0
@@ -113,8 +112,8 @@ def test_adsorbml_screens_every_slab_with_every_adsorbate_and_resumes(checkpoint
     assert output.read_bytes() == full.read_bytes()
 
 
-def test_adsorbml_pairs_each_slab_with_its_own_adsorbate(checkpoint, tmp_path, capsys):
-    slabs = [slab(0, None), slab(1, None)]
+def test_adsorbml_pairs_each_slab_with_its_own_adsorbate(checkpoint, make_slab, tmp_path, capsys):
+    slabs = [make_slab(0, None), make_slab(1, None)]
     slabs[0].info["adsorbate"], slabs[1].info["adsorbate"] = "CO", "H"
     ase.io.write(tmp_path / "pairs.extxyz", slabs)
     options = ["--placements", "2", "--top-k", "1", "--steps", "2", "--mode", "single-point"]
