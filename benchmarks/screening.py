@@ -101,14 +101,15 @@ def run_probe(name: str, count: int, mode: str) -> dict:
 
 
 def memory_section(models: list[str]) -> None:
-    print("| model | forces | edges (small, large batch) | peak growth MB | bytes per edge | per edge value |")
-    print("|---|---|---|---|---|---|")
+    print("| model | layers | forces | edges (small, large batch) | peak growth MB | bytes per edge | per edge value |")
+    print("|---|---|---|---|---|---|---|")
     for name in models:
-        values, counts = edge_values(model(name)), MEMORY_BATCHES[name]
+        potential, counts = model(name), MEMORY_BATCHES[name]
+        values, layers = edge_values(potential), potential.model.config.num_layers
         for mode in MEMORY_MODES:
             small, large = (run_probe(name, count, mode) for count in counts)
             slope = (large["growth"] - small["growth"]) / (large["edges"] - small["edges"])
-            print(f"| {name} | {mode} | {small['edges']}, {large['edges']} | {small['growth'] / 2**20:.0f}, "
+            print(f"| {name} | {layers} | {mode} | {small['edges']}, {large['edges']} | {small['growth'] / 2**20:.0f}, "
                   f"{large['growth'] / 2**20:.0f} | {slope:.0f} | {slope / values:.2f} |")  # fmt: skip
 
 

@@ -24,12 +24,14 @@ from eqv2.validation import DataError
 
 Item = TypeVar("Item")
 
-# Peak memory of one model call per edge and per edge value (a coefficient of the m-truncated
-# irreps times sphere_channels), in bytes of float32, from the slope of peak RSS over batch size:
-# `python benchmarks/screening.py memory` (2-core x86_64 CPU, torch 2.13.0, 2026-12-02). "direct":
-# forces from the force head (no autograd); "conservative": forces and stress by autograd, whose
-# backward keeps every layer's per-edge tensors.
-BYTES_PER_EDGE_VALUE = {"direct": 21.0, "conservative": 60.0}
+# Peak memory of one model call per edge, in bytes of float32, per edge value (a coefficient of the
+# m-truncated irreps times sphere_channels): the slope of peak RSS over batch size on OC20-like slabs,
+# `python benchmarks/screening.py memory` (2-core x86_64 CPU, torch 2.13.0, 2026-12-02). Direct
+# forces (no autograd), every edge in one chunk as on GPUs: demo model 46, oc20-31M 30 (14 to 22 on
+# CPUs, where the edges run in chunks). Conservative forces (autograd keeps every layer's per-edge
+# tensors), per layer: demo 285 / 3 layers = 95, oc20-31M 535 / 8 layers = 67. The larger figures:
+BYTES_PER_EDGE_VALUE = 46.0
+BYTES_PER_EDGE_VALUE_AND_LAYER = 95.0  # conservative forces
 MEMORY_FRACTION = 0.5  # of the device's free memory given to a batch
 # Edges past which a bigger batch runs no faster on CPUs: the demo model's structures per second
 # level off between 80,000 and 160,000 edges (`python benchmarks/screening.py packing`).
@@ -106,9 +108,12 @@ def edge_values(potential: Potential) -> int:
 
 def bytes_per_edge(potential: Potential, forces: str) -> float:
     """Estimated peak memory of a model call per edge, in bytes (`BYTES_PER_EDGE_VALUE`)."""
-    autograd = "conservative" if forces == "conservative" else "direct"
     itemsize = torch.empty(0, dtype=potential.dtype).element_size()
-    return BYTES_PER_EDGE_VALUE[autograd] * edge_values(potential) * itemsize / 4
+    if forces == "conservative":
+        per_value = BYTES_PER_EDGE_VALUE_AND_LAYER * potential.model.config.num_layers
+    else:
+        per_value = BYTES_PER_EDGE_VALUE
+    return per_value * edge_values(potential) * itemsize / 4
 
 
 def free_memory(device: torch.device) -> int:

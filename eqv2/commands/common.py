@@ -17,7 +17,7 @@ from eqv2.packing import Budget
 from eqv2.potential import DTYPES, Potential
 from eqv2.screening.run import rank_device
 
-BUDGET_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # they change batches, not settings
+BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,13 +58,13 @@ def screening_budget(args: argparse.Namespace) -> Budget | None:
     return None if limits == (None, None, None) else Budget(*limits)
 
 
-def screening_settings(args: argparse.Namespace, **extra) -> dict:
+def screening_settings(args: argparse.Namespace) -> dict:
     """The options a resumed run must repeat: all but the output and batching options, paths made absolute."""
-    settings = {key: value for key, value in vars(args).items() if key not in (*BUDGET_OPTIONS, "output")}
+    settings = {key: value for key, value in vars(args).items() if key not in (*BATCHING_OPTIONS, "output")}
     for key in ("checkpoint", "input", "slab"):
         if settings.get(key) is not None:
             settings[key] = str(Path(settings[key]).resolve())
-    return {**settings, **extra}
+    return settings
 
 
 def read_structures(path: str) -> list[Atoms]:

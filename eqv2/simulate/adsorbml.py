@@ -304,19 +304,19 @@ def screen_many(
     """
     check_mode(mode)
     systems: dict[Hashable, tuple[Atoms, list[Atoms], dict[int, RelaxResult], float]] = {}
-    slab_energies: dict[bytes, float] = {}
+    last_slab: dict[bytes, float] = {}  # the reference energy of the last clean slab
+
+    def slab_energy(slab: Atoms) -> float:
+        if slab_key(slab) not in last_slab:
+            last_slab.clear()
+            last_slab[slab_key(slab)] = reference_relax(slab, calculator, optimizer, fmax, steps).energy
+        return last_slab[slab_key(slab)]
 
     def placement_items(chunk: Iterable[tuple[Hashable, Atoms, str]]) -> Iterator[tuple[Hashable, Atoms]]:
         for key, slab, adsorbate in chunk:
             gas = adsorbate_atoms(adsorbate)
             initial = placements(slab, gas, num_placements, seed)
-            slab_energy = slab_energies.get(slab_key(slab))
-            if slab_energy is None:
-                slab_energies.clear()
-                slab_energy = slab_energies[slab_key(slab)] = reference_relax(
-                    slab, calculator, optimizer, fmax, steps
-                ).energy
-            systems[key] = (gas, initial, {}, slab_energy)
+            systems[key] = (gas, initial, {}, slab_energy(slab))
             yield from (((key, number), atoms) for number, atoms in enumerate(initial))
 
     streams = (
@@ -324,15 +324,12 @@ def screen_many(
         for chunk in chunks
     )
     for (key, number), result in relax_streams(streams):
-        gas, initial, results, slab_energy = systems[key]
+        gas, initial, results, energy = systems[key]
         results[number] = result
         if len(results) == len(initial):
             del systems[key]
             model = [results[i] for i in range(len(initial))]
-            yield (
-                key,
-                evaluate_placements(gas, initial, model, slab_energy, top_k, calculator, mode, optimizer, fmax, steps),
-            )
+            yield key, evaluate_placements(gas, initial, model, energy, top_k, calculator, mode, optimizer, fmax, steps)
 
 
 def slab_key(slab: Atoms) -> bytes:
