@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqv2.batch import Batch, Structure, stress_to_voigt
+from eqv2.packing import Budget, Cost, pack, structure_cost
 from eqv2.potential import Potential
 from eqv2.progress import Progress
 from eqv2.validation import DataError
@@ -22,12 +22,14 @@ def batches(items: Sequence, batch_size: int) -> Iterable[Sequence]:
         yield items[start : start + batch_size]
 
 
+def named_structure(atoms: Atoms, key: Hashable) -> Structure:
+    """``atoms`` as a `Structure` named ``atoms.info["name"]`` or else ``structure <key>``, for error messages."""
+    return Structure.from_atoms(atoms, name=str(atoms.info.get("name", f"structure {key}")))
+
+
 def as_structures(structures: Sequence[Atoms | Structure]) -> list[Structure]:
     """`Structure`s named ``structure <i>`` (or by ``atoms.info["name"]``) for error messages."""
-    return [
-        s if isinstance(s, Structure) else Structure.from_atoms(s, name=str(s.info.get("name", f"structure {i}")))
-        for i, s in enumerate(structures)
-    ]
+    return [s if isinstance(s, Structure) else named_structure(s, i) for i, s in enumerate(structures)]
 
 
 def collate_valid(potential: Potential, group: Sequence[Structure]) -> tuple[Batch | None, dict[int, str]]:
@@ -105,6 +107,37 @@ def predict(
     return results
 
 
+def predict_stream(
+    potential: Potential,
+    items: Iterable[tuple[Hashable, Atoms]],
+    budget: Budget,
+    forces: str = "direct",
+    stress: bool = True,
+    on_error: str = "raise",
+    skip: Callable[[Hashable], bool] | None = None,
+) -> Iterator[tuple[Hashable, Atoms, dict]]:
+    """`predict` for a stream of (key, atoms) ``items`` in batches packed within ``budget``
+    (`eqv2.packing.pack`); yields (key, atoms, result dict) in input order, a batch at a time.
+
+    A batch whose keys are all ``skip``-ped (results a resumed run already has) is packed but not
+    computed, so the other batches are the same as without skipping."""
+    if on_error not in ERROR_MODES:
+        raise ValueError(f"on_error must be one of {ERROR_MODES}, got {on_error!r}")
+
+    def sized(item: tuple[Hashable, Atoms]) -> tuple[Hashable, Atoms, Structure]:
+        key, atoms = item
+        return key, atoms, named_structure(atoms, key)
+
+    def cost(entry: tuple[Hashable, Atoms, Structure]) -> Cost:
+        return structure_cost(potential, entry[2], raise_invalid=on_error == "raise")
+
+    for group in pack(map(sized, items), cost, budget):
+        if skip is not None and all(skip(key) for key, _, _ in group):
+            continue
+        results = predict_group(potential, [structure for _, _, structure in group], forces, stress, on_error)
+        yield from ((key, atoms, result) for (key, atoms, _), result in zip(group, results))
+
+
 def attach_results(atoms: Atoms, result: dict) -> Atoms:
     """A copy of ``atoms`` carrying ``result`` as a SinglePointCalculator (what extxyz writes).
 
@@ -119,10 +152,3 @@ def attach_results(atoms: Atoms, result: dict) -> Atoms:
         properties["stress"] = stress_to_voigt(result["stress"])
     labelled.calc = SinglePointCalculator(labelled, **properties)
     return labelled
-
-
-def timed_predict(potential: Potential, atoms_list: Sequence[Atoms], **kwargs) -> tuple[list[dict], float]:
-    """`predict` and the wall time it took in seconds."""
-    start = time.perf_counter()
-    results = predict(potential, atoms_list, **kwargs)
-    return results, time.perf_counter() - start

@@ -1,4 +1,5 @@
-"""``eqv2 adsorbml CHECKPOINT --slab SLAB --adsorbate NAME``: AdsorbML-style search for the lowest adsorption energy."""
+"""``eqv2 adsorbml CHECKPOINT --slab SLABS --adsorbate NAMES -o OUTPUT``: AdsorbML-style search for the lowest
+adsorption energy of every slab and adsorbate."""
 
 from __future__ import annotations
 
@@ -6,22 +7,39 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import ase.io
+import numpy as np
 from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.emt import EMT
 
-from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
-from eqv2.simulate.adsorbml import Screening, screen
+from eqv2.commands.common import (
+    add_model_arguments,
+    add_screening_arguments,
+    load_potential,
+    reports_errors,
+    screening_budget,
+    screening_settings,
+)
+from eqv2.screening.run import Summary, run_screening
+from eqv2.screening.tasks import AdsorbmlTask, StructureFile
 from eqv2.simulate.relax import OPTIMIZERS
 
-HELP = "AdsorbML-style search for the lowest adsorption energy on a slab"
+HELP = "AdsorbML-style search for the lowest adsorption energy of every slab and adsorbate"
+REPORTED_SYSTEMS = 20  # runs with at most this many systems print one line per system
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--slab", required=True, help="clean slab (any file ASE reads; last frame), FixAtoms set")
-    parser.add_argument("--adsorbate", required=True, help="H, C, N, O, OH, CO, NH, CH, CH2, NO or an ASE g2 name")
+    parser.add_argument("--slab", required=True, help="clean slabs (every frame of a file), FixAtoms set")
+    parser.add_argument(
+        "--adsorbate",
+        default=None,
+        help="comma-separated names (H, C, N, O, OH, CO, NH, CH, CH2, NO or ASE g2), each tried on every slab; "
+        "omit to pair each slab with the adsorbate in its info['adsorbate']",
+    )
+    add_screening_arguments(parser)
     parser.add_argument("--placements", type=int, default=20, help="initial placements to relax with the model")
     parser.add_argument("--top-k", type=int, default=5, help="placements passed to the reference calculator")
     parser.add_argument("--reference", default="emt", help="'emt' or module:Class of an ASE calculator")
@@ -30,7 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fmax", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0, help="which placements, when there are more sites")
-    parser.add_argument("-o", "--output", default=None, help="extxyz of the top-k reference results, best first")
 
 
 def reference_calculator(spec: str) -> Callable[[], AseCalculator]:
@@ -43,20 +60,25 @@ def reference_calculator(spec: str) -> Callable[[], AseCalculator]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def report(screening: Screening) -> str:
-    lines = [f"{'placement':>9} {'site':>6} {'model eV':>10} {'reference eV':>12} {'ref calls':>9}  note"]
-    for index in screening.reference:
-        model, reference = screening.model[index], screening.reference[index]
-        note = screening.reference_anomalies[index] or ("" if reference.converged else "not converged")
-        site = screening.placements[index].info["site"]
-        lines.append(
-            f"{index:>9} {site:>6} {model.energy:>10.4f} {reference.energy:>12.4f} {reference.calls:>9}  {note}"
-        )
-    excluded = sum(a is not None for a in screening.model_anomalies)
-    lines.append(f"{len(screening.placements)} placements relaxed with the model, {excluded} anomalous or failed")
+def report(output: str, summary: Summary) -> str:
+    """A line per system (for small runs), the lowest adsorption energy and the counts."""
+    lines = []
+    if summary.computed + summary.skipped <= REPORTED_SYSTEMS:
+        records = ase.io.read(output, index=":")
+        lines.append(f"{'system':>6} {'slab':>12} {'adsorbate':>9} {'site':>6} {'E_ads eV':>9} {'ref calls':>9}  note")
+        for index, record in enumerate(records):
+            info = record.info
+            lines.append(
+                f"{index:>6} {info['slab']:>12} {info['adsorbate']:>9} {info.get('site', '-'):>6} "
+                f"{info['adsorption_energy']:>9.4f} {info['reference_calls']:>9}  {info.get('error', '')}"
+            )
+        energies = [r.info["adsorption_energy"] for r in records]
+        if energies and not np.isnan(energies).all():
+            best = int(np.nanargmin(energies))
+            lines.append(f"lowest adsorption energy: {energies[best]:.4f} eV (system {best})")
     lines.append(
-        f"lowest adsorption energy: {screening.adsorption_energy:.4f} eV (placement {screening.best}), "
-        f"{screening.reference_calls} reference calls"
+        f"{summary.computed} systems screened in {summary.seconds:.1f} s, {summary.outcomes['failed']} without a "
+        f"valid placement; {summary.skipped} from an earlier run"
     )
     return "\n".join(lines)
 
@@ -64,23 +86,12 @@ def report(screening: Screening) -> str:
 @reports_errors
 def run(args: argparse.Namespace) -> int:
     potential = load_potential(args)
-    slab = read_structures(args.slab)[-1]
-    screening = screen(
-        potential,
-        slab,
-        args.adsorbate,
-        num_placements=args.placements,
-        top_k=args.top_k,
-        calculator=reference_calculator(args.reference),
-        mode=args.mode,
-        optimizer=args.optimizer,
-        fmax=args.fmax,
-        steps=args.steps,
-        seed=args.seed,
-        progress=True,
-    )
-    print(report(screening), file=sys.stderr)
-    if args.output:
-        order = sorted(screening.reference, key=lambda i: screening.reference[i].energy)
-        ase.io.write(args.output, [screening.reference[i].atoms for i in order], format="extxyz")
+    adsorbates = args.adsorbate.split(",") if args.adsorbate else None
+    task = AdsorbmlTask(
+        potential, StructureFile(args.slab), adsorbates, reference_calculator(args.reference), args.placements,
+        args.top_k, args.mode, args.optimizer, args.fmax, args.steps, args.seed,
+    )  # fmt: skip
+    summary = run_screening(task, Path(args.output), screening_settings(args), screening_budget(args), args.chunk_size)
+    if summary.rank == 0:
+        print(report(args.output, summary), file=sys.stderr)
     return 0

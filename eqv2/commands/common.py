@@ -6,13 +6,18 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import ase.io
 from ase import Atoms
 
 from eqv2.checkpoint import load
 from eqv2.graph import NEIGHBOR_MODES
+from eqv2.packing import Budget
 from eqv2.potential import DTYPES, Potential
+from eqv2.screening.run import rank_device
+
+BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +33,41 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_potential(args: argparse.Namespace) -> Potential:
+    """The checkpoint on ``--device`` (under torchrun, ``cuda`` is the rank's own GPU)."""
+    device = rank_device(args.device)
     potential = load(
-        args.checkpoint, device=args.device, dtype=args.dtype, neighbor_mode=args.neighbor_mode, compile=args.compile
+        args.checkpoint, device=device, dtype=args.dtype, neighbor_mode=args.neighbor_mode, compile=args.compile
     )
     potential.bf16 = args.bf16
     return potential
+
+
+def add_screening_arguments(parser: argparse.ArgumentParser) -> None:
+    """The output and batching options of the commands that screen a file (predict, relax, adsorbml)."""
+    parser.add_argument("-o", "--output", required=True, help="extxyz file of the results, in input order")
+    parser.add_argument("--max-atoms", type=int, default=None, help="most atoms per model call")
+    parser.add_argument(
+        "--max-edges", type=int, default=None, help="most graph edges per model call (default: from free memory)"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="most structures per model call")
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="inputs batched together (default: those of 8 batches)"
+    )
+
+
+def screening_budget(args: argparse.Namespace) -> Budget | None:
+    """The budget the options give; None when none is given (the default from free memory)."""
+    limits = (args.batch_size, args.max_atoms, args.max_edges)
+    return None if limits == (None, None, None) else Budget(*limits)
+
+
+def screening_settings(args: argparse.Namespace) -> dict:
+    """The options a resumed run must repeat: all but the output and batching options, paths made absolute."""
+    settings = {key: value for key, value in vars(args).items() if key not in (*BATCHING_OPTIONS, "output")}
+    for key in ("checkpoint", "input", "slab"):
+        if settings.get(key) is not None:
+            settings[key] = str(Path(settings[key]).resolve())
+    return settings
 
 
 def read_structures(path: str) -> list[Atoms]:

@@ -4,38 +4,45 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-import ase.io
-
-from eqv2.commands.common import add_model_arguments, load_potential, read_structures, reports_errors
+from eqv2.commands.common import (
+    add_model_arguments,
+    add_screening_arguments,
+    load_potential,
+    reports_errors,
+    screening_budget,
+    screening_settings,
+)
 from eqv2.potential import FORCE_MODES
-from eqv2.prediction import attach_results, timed_predict
+from eqv2.prediction import ERROR_MODES
+from eqv2.screening.run import run_screening
+from eqv2.screening.tasks import PredictTask, StructureFile
 
 HELP = "energies, forces and stress for every structure in a file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("input", help="any file ASE reads (all frames are used)")
-    parser.add_argument("-o", "--output", required=True, help="extxyz file to write")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("input", help="extxyz, .db or .aselmdb (read a structure at a time), or any file ASE reads")
+    add_screening_arguments(parser)
     parser.add_argument("--forces", choices=FORCE_MODES, default="direct")
     parser.add_argument("--no-stress", action="store_true", help="skip the stress of 3D-periodic cells")
+    parser.add_argument(
+        "--on-error", choices=ERROR_MODES, default="raise", help="flag: record an invalid structure's error and go on"
+    )
 
 
 @reports_errors
 def run(args: argparse.Namespace) -> int:
     potential = load_potential(args)
-    atoms_list = read_structures(args.input)
-    results, seconds = timed_predict(
-        potential,
-        atoms_list,
-        batch_size=args.batch_size,
-        forces=args.forces,
-        stress=not args.no_stress,
-        progress=True,
-    )
-    ase.io.write(args.output, [attach_results(a, r) for a, r in zip(atoms_list, results)], format="extxyz")
-    rate = len(atoms_list) / seconds
-    print(f"wrote {len(atoms_list)} structures to {args.output} ({rate:.2f} structures/s)", file=sys.stderr)
+    task = PredictTask(potential, StructureFile(args.input), args.forces, not args.no_stress, args.on_error)
+    summary = run_screening(task, Path(args.output), screening_settings(args), screening_budget(args), args.chunk_size)
+    if summary.rank == 0:
+        rate = summary.computed / summary.seconds
+        print(
+            f"wrote {summary.computed + summary.skipped} structures to {args.output} ({summary.skipped} from an "
+            f"earlier run, {summary.outcomes['failed']} failed; {rate:.2f} structures/s)",
+            file=sys.stderr,
+        )
     return 0

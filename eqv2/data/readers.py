@@ -80,6 +80,10 @@ class AtomsDataset(Dataset):
     def read_atoms(self, index: int) -> Atoms:
         raise NotImplementedError
 
+    def atom_counts(self) -> np.ndarray:
+        """[F] int64 atoms of every structure (subclasses read them without parsing whole structures)."""
+        return np.array([len(self.read_atoms(index)) for index in range(len(self))], dtype=np.int64)
+
     def __getitem__(self, index: int) -> Structure:
         if not -len(self) <= index < len(self):
             raise IndexError(f"{self.path} has {len(self)} structures, index {index} is out of range")
@@ -103,6 +107,14 @@ class ExtxyzDataset(AtomsDataset):
             handle.seek(offset)
             text = handle.read(length).decode()
         return ase.io.read(io.StringIO(text), format="extxyz")
+
+    def atom_counts(self) -> np.ndarray:
+        counts = np.zeros(len(self), dtype=np.int64)
+        with open(self.path, "rb") as handle:
+            for index, offset in enumerate(self.frames[:, 0]):
+                handle.seek(offset)
+                counts[index] = int(handle.readline().split()[0])
+        return counts
 
 
 def _xyz_frame_spans(path: Path) -> np.ndarray:
@@ -136,6 +148,10 @@ class AseDbDataset(AtomsDataset):
 
     def read_atoms(self, index: int) -> Atoms:
         return ase.db.connect(self.path).get(id=self.ids[index]).toatoms()
+
+    def atom_counts(self) -> np.ndarray:
+        natoms = {row.id: row.natoms for row in ase.db.connect(self.path).select(include_data=False)}
+        return np.array([natoms[row_id] for row_id in self.ids], dtype=np.int64)
 
 
 class AseFileDataset(AtomsDataset):

@@ -16,7 +16,7 @@ atoms with FixAtoms; the adsorbate's first atom is the one that binds to the sur
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +25,18 @@ from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.emt import EMT
 from ase.data import covalent_radii
 
+from eqv2.packing import Budget
 from eqv2.potential import Potential
 from eqv2.simulate.adsorbates import adsorbate_atoms
-from eqv2.simulate.relax import OPTIMIZERS, RelaxResult, fixed_mask, relax
+from eqv2.simulate.relax import (
+    OPTIMIZERS,
+    BatchRelaxation,
+    RelaxationStream,
+    RelaxResult,
+    fixed_mask,
+    relax,
+    relax_streams,
+)
 from eqv2.validation import DataError
 
 UPPER_DEPTH = 1.5  # Å: atoms this far below the highest one provide top, bridge and hollow sites
@@ -233,11 +242,32 @@ def screen(
 ) -> Screening:
     """Screen ``adsorbate`` on ``slab`` (module docstring). ``mode`` is "relax" or "single-point"
     for the top-``top_k`` reference calculations; ``calculator`` builds a fresh reference calculator."""
-    if mode not in ("relax", "single-point"):
-        raise ValueError(f"mode must be 'relax' or 'single-point', got {mode!r}")
+    check_mode(mode)
     gas = adsorbate_atoms(adsorbate)
     initial = placements(slab, gas, num_placements, seed)
     model = relax(potential, initial, fmax=fmax, steps=steps, optimizer=optimizer, progress=progress)
+    slab_energy = reference_relax(slab, calculator, optimizer, fmax, steps).energy
+    return evaluate_placements(gas, initial, model, slab_energy, top_k, calculator, mode, optimizer, fmax, steps)
+
+
+def check_mode(mode: str) -> None:
+    if mode not in ("relax", "single-point"):
+        raise ValueError(f"mode must be 'relax' or 'single-point', got {mode!r}")
+
+
+def evaluate_placements(
+    gas: Atoms,
+    initial: list[Atoms],
+    model: list[RelaxResult],
+    slab_energy: float,
+    top_k: int,
+    calculator: Callable[[], AseCalculator],
+    mode: str,
+    optimizer: str,
+    fmax: float,
+    steps: int,
+) -> Screening:
+    """Steps 2 and 3 of the module docstring for placements ``initial`` relaxed by the model (``model``)."""
     anomalies = [r.error or anomaly(r.atoms, len(gas), start) for r, start in zip(model, initial)]
     ranking = rank(model, anomalies)
     reference, reference_anomalies = {}, {}
@@ -248,6 +278,60 @@ def screen(
         else:
             reference[index] = reference_single_point(start, calculator)
         reference_anomalies[index] = anomaly(reference[index].atoms, len(gas), initial[index])
-    slab_energy = reference_relax(slab, calculator, optimizer, fmax, steps).energy
     gas_energy = reference_single_point(gas, calculator).energy
     return Screening(initial, model, anomalies, ranking, reference, reference_anomalies, slab_energy, gas_energy)
+
+
+def screen_many(
+    potential: Potential,
+    chunks: Iterable[Iterable[tuple[Hashable, Atoms, str]]],
+    budget: Budget,
+    num_placements: int = 20,
+    top_k: int = 5,
+    calculator: Callable[[], AseCalculator] = EMT,
+    mode: str = "relax",
+    optimizer: str = "fire",
+    fmax: float = 0.05,
+    steps: int = 300,
+    seed: int = 0,
+) -> Iterator[tuple[Hashable, Screening]]:
+    """`screen` for many (key, slab, adsorbate) systems; yields (key, `Screening`) as each system finishes.
+
+    The placements of all systems of a chunk are relaxed together in one `RelaxationStream` within
+    ``budget``, the chunks one after another (`relax_streams`); a system's placements are made when
+    the stream reaches it. The reference energy of a clean slab is reused by the systems that follow
+    it with the same slab.
+    """
+    check_mode(mode)
+    systems: dict[Hashable, tuple[Atoms, list[Atoms], dict[int, RelaxResult], float]] = {}
+    last_slab: dict[bytes, float] = {}  # the reference energy of the last clean slab
+
+    def slab_energy(slab: Atoms) -> float:
+        if slab_key(slab) not in last_slab:
+            last_slab.clear()
+            last_slab[slab_key(slab)] = reference_relax(slab, calculator, optimizer, fmax, steps).energy
+        return last_slab[slab_key(slab)]
+
+    def placement_items(chunk: Iterable[tuple[Hashable, Atoms, str]]) -> Iterator[tuple[Hashable, Atoms]]:
+        for key, slab, adsorbate in chunk:
+            gas = adsorbate_atoms(adsorbate)
+            initial = placements(slab, gas, num_placements, seed)
+            systems[key] = (gas, initial, {}, slab_energy(slab))
+            yield from (((key, number), atoms) for number, atoms in enumerate(initial))
+
+    streams = (
+        RelaxationStream(BatchRelaxation(potential, fmax, steps, optimizer), placement_items(chunk), budget)
+        for chunk in chunks
+    )
+    for (key, number), result in relax_streams(streams):
+        gas, initial, results, energy = systems[key]
+        results[number] = result
+        if len(results) == len(initial):
+            del systems[key]
+            model = [results[i] for i in range(len(initial))]
+            yield key, evaluate_placements(gas, initial, model, energy, top_k, calculator, mode, optimizer, fmax, steps)
+
+
+def slab_key(slab: Atoms) -> bytes:
+    """Bytes that identify a slab's atoms, positions and cell."""
+    return slab.numbers.tobytes() + slab.positions.tobytes() + slab.cell[:].tobytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -13,12 +14,13 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def setup(device_type: str) -> tuple[int, int]:
-    """Join the process group when launched by torchrun; returns (rank, world_size)."""
+def setup(device_type: str, timeout: timedelta | None = None) -> tuple[int, int]:
+    """Join the process group when launched by torchrun; returns (rank, world_size). ``timeout``:
+    how long collectives wait for the slowest rank (torch's default when None)."""
     if not launched_by_torchrun():
         return 0, 1
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo", timeout=timeout)
     return dist.get_rank(), dist.get_world_size()
 
 

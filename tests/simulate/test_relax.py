@@ -5,8 +5,10 @@ from ase.optimize import FIRE, LBFGS
 
 import eqv2
 from eqv2.cli import main
+from eqv2.packing import Budget
 from eqv2.prediction import predict
 from eqv2.simulate import relax
+from eqv2.simulate.relax import BatchRelaxation, RelaxationStream, relax_streams
 from eqv2.validation import DataError
 
 ASE_OPTIMIZERS = {"fire": FIRE, "lbfgs": LBFGS}
@@ -22,6 +24,27 @@ def test_batched_relaxation_follows_ase_one_structure_at_a_time(potential, slabs
         assert result.converged == converged
         np.testing.assert_allclose(result.atoms.positions, single.positions, atol=1e-8)
         assert result.energy == pytest.approx(single.get_potential_energy(), abs=1e-8)
+
+
+def test_a_refilled_batch_relaxes_each_structure_as_it_would_alone(potential, slabs):
+    refilled = relax(potential, slabs[:3], fmax=0.1, steps=40, budget=Budget(max_structures=2))
+    assert len({r.steps for r in refilled}) > 1  # structures left the batch at different steps
+    for atoms, result in zip(slabs[:3], refilled):
+        alone = relax(potential, [atoms], fmax=0.1, steps=40)[0]
+        assert (result.steps, result.converged, result.error) == (alone.steps, alone.converged, alone.error)
+        np.testing.assert_allclose(result.atoms.positions, alone.atoms.positions, atol=1e-9)
+
+
+def test_streams_that_overlap_give_each_stream_the_batches_it_has_alone(potential, slabs):
+    chunks = [list(enumerate(slabs[:2])), list(enumerate(slabs[2:], start=2))]
+    budget = Budget(max_atoms=30)
+    streams = (RelaxationStream(BatchRelaxation(potential, 0.01, 12), chunk, budget) for chunk in chunks)
+    together = dict(relax_streams(streams))
+    for chunk in chunks:
+        alone = dict(relax_streams([RelaxationStream(BatchRelaxation(potential, 0.01, 12), chunk, budget)]))
+        for key, result in alone.items():
+            assert np.array_equal(together[key].atoms.positions, result.atoms.positions)
+            assert together[key].energy == result.energy and together[key].steps == result.steps
 
 
 def test_fixed_atoms_do_not_move(potential, slabs):

@@ -1,0 +1,61 @@
+"""Two CPU processes under torchrun: the merged output equals one process's, also after one rank is killed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from eqv2.cli import main
+from eqv2.screening.records import scan_records
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "eqv2"]
+
+
+def torchrun(*arguments) -> subprocess.Popen:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [*TORCHRUN, *map(str, arguments)]
+    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def worker(parent: int, rank: int) -> int | None:
+    """The process id of torchrun ``parent``'s worker of ``rank``, once it runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent_of = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            environment = (stat.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if parent_of == parent and f"RANK={rank}".encode() in environment:
+            return int(stat.parent.name)
+    return None
+
+
+def test_two_processes_write_what_one_process_writes(checkpoint, slabs_file, tmp_path):
+    options = ["--max-atoms", "40", "--chunk-size", "2"]
+    assert main(["predict", checkpoint, slabs_file, "-o", str(tmp_path / "one.extxyz"), *options]) == 0
+    process = torchrun("predict", checkpoint, slabs_file, "-o", tmp_path / "two.extxyz", *options)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors
+    assert "predict rank 0/2" in errors and "predict rank 1/2" in errors
+    assert (tmp_path / "two.extxyz").read_bytes() == (tmp_path / "one.extxyz").read_bytes()
+
+
+def test_a_run_with_a_killed_rank_resumes_to_the_one_process_output(checkpoint, slabs_file, tmp_path):
+    options = ["--batch-size", "2", "--chunk-size", "4", "--steps", "12", "--fmax", "1e-4"]
+    assert main(["relax", checkpoint, slabs_file, "-o", str(tmp_path / "one.extxyz"), *options]) == 0
+    output, records = tmp_path / "two.extxyz", tmp_path / "two.extxyz.parts" / "rank-1.extxyz"
+    process = torchrun("relax", checkpoint, slabs_file, "-o", output, *options)
+    deadline = time.monotonic() + 300
+    while not (records.exists() and len(scan_records(records).indices)) and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(worker(process.pid, 1), signal.SIGKILL)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode != 0 and not output.exists(), errors
+    assert len(scan_records(records).indices) > 0
+    process = torchrun("relax", checkpoint, slabs_file, "-o", output, *options)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors
+    assert output.read_bytes() == (tmp_path / "one.extxyz").read_bytes()
