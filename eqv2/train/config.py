@@ -94,6 +94,9 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
     seed: int = 0
+    # initial weights drawn per parameter name from the seed (`eqv2.train.paired_init`), so that variants of a
+    # sweep that share a layer start with the same weights in it; false: one random stream in build order
+    paired_init: bool = False
     device: str = "auto"  # "auto", "cpu", "cuda"
     dtype: str = "float32"  # "float32" or "float64"
     bf16: bool | None = None  # bf16 autocast: null = on GPUs only, true = also on CPUs, false = never
@@ -244,6 +247,8 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError("data.train: required")
     if not config.data.val:
         raise ConfigError("data.val: required")
+    if config.paired_init and config.model.get("init_from"):
+        raise ConfigError("paired_init: only for models trained from scratch, not with model.init_from")
     check_model_section(config.model)
 
 

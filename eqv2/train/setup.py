@@ -17,6 +17,7 @@ from eqv2.data import DatasetStatistics, ReadOptions, compute_statistics, open_d
 from eqv2.model import EquiformerV2, initialize_weights
 from eqv2.potential import Normalizer, Potential, TargetStatistics
 from eqv2.train.config import ConfigError, DataConfig, NormalizationConfig, TrainConfig, model_options
+from eqv2.train.paired_init import build_paired
 
 HEAD_PREFIXES = ("energy_head.", "force_head.")
 
@@ -81,7 +82,9 @@ def build_potential(config: TrainConfig, statistics: DatasetStatistics) -> Poten
     section = config.model
     options = model_options(section)
     if not section.get("init_from"):
-        return Potential(EquiformerV2(**options), fitted_statistics(statistics, config.normalization))
+        build = lambda: EquiformerV2(**options)  # noqa: E731
+        model = build_paired(build, config.seed) if config.paired_init else build()
+        return Potential(model, fitted_statistics(statistics, config.normalization))
     source = section["init_from"]
     loaded = load(source)
     model = EquiformerV2(**{**loaded.model.config.to_dict(), **options})
