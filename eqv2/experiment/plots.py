@@ -70,7 +70,8 @@ def comparisons(panels: dict, out: Path) -> None:
     """One panel per metric: each claim's mean paired difference with its 95% interval, and the zero line."""
     plt = headless_pyplot()
     rows = max((len(claims) for claims in panels.values()), default=1)
-    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 1.0 + 0.55 * rows))
+    columns = max(1, len(panels))
+    figure, axes = plt.subplots(1, columns, figsize=(2.5 + 4.0 * columns, 1.2 + 0.55 * rows), sharey=True)
     for axis, (metric, claims) in zip(np.atleast_1d(axes), panels.items()):
         positions = np.arange(len(claims))[::-1]
         estimates = [estimate for _, estimate in claims]

@@ -367,6 +367,7 @@ def runs_table(results: list[RunResult]) -> list[str]:
         "energy MAE (meV/atom)",
         "s/step",
         "wall (s)",
+        "CPU (s)",
         "peak RSS (MiB)",
     ]
     lines = [

@@ -113,6 +113,9 @@ def test_report_has_every_variant_and_the_plots(swept):
     slopes = [line for line in report.splitlines() if line.startswith("| tiny |")]
     assert len(slopes) == 2 and all(line.split("|")[-3].strip() == "2" for line in slopes)  # 2 seeds each
     assert "n16/seed1" in report and "s per training step" in report  # the per-run and cost tables
+    for table in report.split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len({row.count(" | ") for row in rows}) <= 1, table  # every row has the header's columns
     for name in ("test_metrics.png", "comparisons.png", "scaling.png"):
         assert (out / name).stat().st_size > 1000
 
