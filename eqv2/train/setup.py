@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator
 
@@ -82,7 +83,7 @@ def build_potential(config: TrainConfig, statistics: DatasetStatistics) -> Poten
     section = config.model
     options = model_options(section)
     if not section.get("init_from"):
-        build = lambda: EquiformerV2(**options)  # noqa: E731
+        build = functools.partial(EquiformerV2, **options)
         model = build_paired(build, config.seed) if config.paired_init else build()
         return Potential(model, fitted_statistics(statistics, config.normalization))
     source = section["init_from"]
