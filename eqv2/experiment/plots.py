@@ -1,63 +1,123 @@
-"""The sweep report's PNGs: test force MAE per variant, and test errors against a swept quantity."""
+"""The sweep report's PNGs, all with 95% t intervals over seeds: test metrics per variant, paired differences
+of the claims, and test metrics against a swept quantity.
+
+``metrics`` arguments are objects with ``key``, ``label`` and ``scale`` (`eqv2.experiment.report.Metric`).
+Files are written to a temporary name and renamed, so two processes on one sweep never leave half a file.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from eqv2.experiment.statistics import Estimate, loglog_slope, t_interval
 from eqv2.train.plots import headless_pyplot
 
+PerSeed = dict[int, float]
 
-def forces_bars(variants: list[tuple[str, list[float]]], out: Path) -> None:
-    """One bar per variant: the mean test force MAE over seeds, ± sample std, each seed as a dot."""
-    plt = headless_pyplot()
-    figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(variants) + 1.5), 4.2))
-    for position, (_, values) in enumerate(variants):
-        spread = np.std(values, ddof=1) if len(values) > 1 else 0.0
-        axis.bar(position, np.mean(values), yerr=spread, color="tab:blue", alpha=0.6, capsize=4)
-        offsets = np.linspace(-0.2, 0.2, len(values)) if len(values) > 1 else np.zeros(1)
-        axis.scatter(position + offsets, values, color="black", s=12, zorder=3)
-    axis.set_xticks(range(len(variants)), [name for name, _ in variants], rotation=25, ha="right")
-    axis.set_ylabel("test forces MAE (eV/Å)")
-    axis.grid(axis="y", alpha=0.3)
+
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(temporary)`` beside ``path`` (same suffix), then rename it to ``path``."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def save(figure, out: Path) -> None:
     figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
+    replace_atomically(out, lambda temporary: figure.savefig(temporary, dpi=120))
+    headless_pyplot().close(figure)
+
+
+def half_widths(estimates: list[Estimate], scale: float) -> np.ndarray:
+    """[2, n] error-bar lengths below and above each mean (0 where the interval is undefined)."""
+    low = [scale * (e.mean - e.low) if not math.isnan(e.low) else 0.0 for e in estimates]
+    high = [scale * (e.high - e.mean) if not math.isnan(e.high) else 0.0 for e in estimates]
+    return np.array([low, high])
+
+
+def variant_values(variants: list[tuple[str, dict[str, PerSeed]]], metrics: list, out: Path) -> None:
+    """One panel per metric: each variant's mean with its 95% interval, each seed's values joined by a line."""
+    plt = headless_pyplot()
+    figure, axes = plt.subplots(1, len(metrics), figsize=(max(4.5, 1.0 * len(variants) + 2) * len(metrics), 4.3))
+    positions = np.arange(len(variants))
+    for axis, metric in zip(np.atleast_1d(axes), metrics):
+        values = [by_metric[metric.key] for _, by_metric in variants]
+        estimates = [t_interval(list(v.values())) for v in values]
+        seeds = sorted({seed for v in values for seed in v})
+        for seed in seeds:
+            axis.plot(
+                positions,
+                [metric.scale * v.get(seed, np.nan) for v in values],
+                color="grey",
+                alpha=0.5,
+                lw=0.8,
+                marker=".",
+            )
+        means = [metric.scale * e.mean for e in estimates]
+        axis.errorbar(positions, means, yerr=half_widths(estimates, metric.scale), fmt="o", color="tab:blue", capsize=5)
+        axis.set_xticks(positions, [name for name, _ in variants], rotation=25, ha="right")
+        axis.set_ylabel(f"test {metric.label}")
+        axis.grid(axis="y", alpha=0.3)
+    save(figure, out)
+
+
+def comparisons(panels: dict, out: Path) -> None:
+    """One panel per metric: each claim's mean paired difference with its 95% interval, and the zero line."""
+    plt = headless_pyplot()
+    rows = max((len(claims) for claims in panels.values()), default=1)
+    columns = max(1, len(panels))
+    figure, axes = plt.subplots(1, columns, figsize=(2.5 + 4.0 * columns, 1.2 + 0.55 * rows), sharey=True)
+    for axis, (metric, claims) in zip(np.atleast_1d(axes), panels.items()):
+        positions = np.arange(len(claims))[::-1]
+        estimates = [estimate for _, estimate in claims]
+        axis.errorbar(
+            [metric.scale * e.mean for e in estimates],
+            positions,
+            xerr=half_widths(estimates, metric.scale),
+            fmt="o",
+            capsize=4,
+        )
+        axis.axvline(0.0, color="black", lw=0.8)
+        axis.set_yticks(positions, [label for label, _ in claims])
+        axis.set_xlabel(f"paired difference, {metric.label}")
+        axis.grid(axis="x", alpha=0.3)
+    save(figure, out)
 
 
 def scaling(
-    series: dict[str, list[tuple[float, list[dict[str, float]]]]],
-    metrics: tuple[tuple[str, str], ...],
-    x_label: str,
-    log_log: bool,
-    out: Path,
+    series: dict[str, list[tuple[float, dict[str, PerSeed]]]], metrics: list, x_label: str, log_log: bool, out: Path
 ) -> None:
-    """One panel per (metric key, label); one line per group through the means over seeds at each x, ± std.
-
-    ``series``: group -> [(x, [one run's values per seed])], sorted by x.
-    """
+    """One panel per metric; one line per group through the means at each x with 95% intervals (log-log: and
+    the least-squares line through the means). ``series``: group -> [(x, {metric key: {seed: value}})] by x."""
     plt = headless_pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 4.0))
-    for axis, (key, label) in zip(np.atleast_1d(axes), metrics):
+    for axis, metric in zip(np.atleast_1d(axes), metrics):
         for group, points in series.items():
-            x = [point[0] for point in points]
-            values = [[run[key] for run in runs] for _, runs in points]
-            means = [np.mean(v) for v in values]
-            spreads = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
-            axis.errorbar(x, means, yerr=spreads, marker="o", capsize=3, label=group)
+            x = np.array([point[0] for point in points])
+            estimates = [t_interval(list(values[metric.key].values())) for _, values in points]
+            means = np.array([metric.scale * e.mean for e in estimates])
+            bars = axis.errorbar(
+                x, means, yerr=half_widths(estimates, metric.scale), marker="o", capsize=3, label=group
+            )
+            if log_log and len(set(x)) >= 2 and min(means) > 0:
+                slope = loglog_slope(list(x), list(means))
+                intercept = np.mean(np.log(means)) - slope * np.mean(np.log(x))
+                axis.plot(x, np.exp(intercept) * x**slope, ls="--", lw=0.8, color=bars[0].get_color())
         if log_log:
             axis.set_xscale("log")
             axis.set_yscale("log")
             label_log_axes(axis, sorted({point[0] for points in series.values() for point in points}))
         axis.set_xlabel(x_label)
-        axis.set_ylabel(label)
+        axis.set_ylabel(f"test {metric.label}")
         axis.grid(alpha=0.3, which="both")
         if len(series) > 1:
             axis.legend()
-    figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
+    save(figure, out)
 
 
 def label_log_axes(axis, x_values: list[float]) -> None:

@@ -7,16 +7,23 @@ The sweep YAML (see ``configs/experiments/``)::
     overrides: [optim.max_steps=300] # applied to every run (optional)
     seeds: [0, 1, 2]
     variants:
-      - name: baseline              # the run directories are <out>/<name>/seed<k>
+      - name: baseline              # each run is shown as <out>/<name>/seed<k> (a link into the run store)
         group: L2                   # optional: one line per group in the scaling plot
         overrides: [model.use_attn_renorm=false]
     report:                         # optional
       x: model.lmax_list            # a dotted training-config key that varies by variant: the scaling plot's x
       log_log: true                 # log-log axes and a fitted slope of the test errors against x
+      metrics: [forces_mae, energy_per_atom_mae]   # the test metrics the claims are judged on (this default)
+      comparisons:                  # claims: paired differences "variant - baseline" over the common seeds
+        - {variant: plus_attn_renorm, baseline: baseline, expect: lower, claim: "re-normalization lowers errors"}
+      slope_expect: lower           # log_log: the expected sign of each group's slope (a claim per group)
+      slope_comparisons:            # log_log: paired slope differences "group - baseline"
+        - {group: L4, baseline: L2, expect: lower, claim: "higher lmax gains more from data"}
 
 Overrides apply in order: the sweep's, then the variant's, then ``seed=<k>``. Relative paths inside the
 training config (data files, ``model.init_from``) are relative to the current directory, as for ``eqv2 train``.
 Unknown keys, wrong types and run configs that do not check raise `ConfigError` naming the key.
+Runs live in a run store shared by sweeps (`eqv2.experiment.store`), one directory per distinct run.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eqv2.experiment.statistics import EXPECTATIONS
+from eqv2.experiment.store import run_key
 from eqv2.train.config import (
     ConfigError,
     TrainConfig,
@@ -47,7 +56,18 @@ SWEEP_KEYS = {
     "report": "dict",
 }
 VARIANT_KEYS = {"name": "str", "group": "str | None", "overrides": "list[str]"}
-REPORT_KEYS = {"x": "str | None", "log_log": "bool"}
+REPORT_KEYS = {
+    "x": "str | None",
+    "log_log": "bool",
+    "metrics": "list[str]",
+    "comparisons": "list[dict]",
+    "slope_expect": "str | None",
+    "slope_comparisons": "list[dict]",
+}
+COMPARISON_KEYS = {"variant": "str", "baseline": "str", "expect": "str", "claim": "str"}
+SLOPE_COMPARISON_KEYS = {"group": "str", "baseline": "str", "expect": "str", "claim": "str"}
+METRICS = ("energy_mae", "energy_per_atom_mae", "forces_mae", "forces_cos", "efwt")
+DEFAULT_METRICS = ("forces_mae", "energy_per_atom_mae")
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
@@ -59,9 +79,23 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """A claim: the paired difference "variant - baseline" (or of two groups' slopes) has the sign ``expect``."""
+
+    variant: str  # a variant name, or for slope comparisons a group name
+    baseline: str
+    expect: str  # "lower" or "higher"
+    claim: str
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     x: str | None = None  # dotted training-config key whose value varies by variant
     log_log: bool = False
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    comparisons: tuple[Comparison, ...] = ()
+    slope_expect: str | None = None
+    slope_comparisons: tuple[Comparison, ...] = ()
 
 
 @dataclass
@@ -76,12 +110,14 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Run:
-    """One training run of a sweep: a variant at a seed, its checked config and its run directory."""
+    """One training run of a sweep: a variant at a seed, its checked config, where it trains and where it shows."""
 
     variant: Variant
     seed: int
     config: TrainConfig
-    run_dir: Path
+    key: str  # `eqv2.experiment.store.run_key` of the config and its data files
+    run_dir: Path  # <store>/<key>, shared by every sweep that asks for the same run
+    view: Path  # <out>/<variant>/seed<k>, a link to run_dir
     x: float | None  # the value of ``report.x`` in this run's config
 
 
@@ -105,11 +141,7 @@ def load_sweep(path: str | Path) -> Sweep:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ConfigError(f"variants: repeated name {repeated[0]!r}")
-    report_values = values.get("report") or {}
-    _check_section(report_values, REPORT_KEYS, "report.")
-    report = ReportOptions(**report_values)
-    if report.log_log and not report.x:
-        raise ConfigError("report.log_log: needs report.x")
+    report = _report_options(values.get("report") or {}, variants)
     overrides = tuple(values.get("overrides", ()))
     _check_no_seed(overrides, "overrides")
     return Sweep(
@@ -122,14 +154,25 @@ def load_sweep(path: str | Path) -> Sweep:
     )
 
 
-def plan_runs(sweep: Sweep, out: Path) -> list[Run]:
-    """Every run of the sweep, seed by seed (all variants at the first seed come first), each config checked."""
+def plan_runs(sweep: Sweep, out: Path, store: Path | None = None) -> list[Run]:
+    """Every run of the sweep, seed by seed (all variants at the first seed come first), each config checked.
+
+    ``store`` (default ``<out>/../runs``) holds the run directories; the data files must exist (they are
+    part of each run's key).
+    """
+    store = store if store is not None else out.parent / "runs"
+    if out.resolve() == store.resolve():
+        raise ConfigError(f"--out {out}: is the run store; give the sweep its own directory")
     runs = []
     for seed in sweep.seeds:
         for variant in sweep.variants:
             config = run_config(sweep, variant, seed)
             x = _x_value(config, sweep.report.x, variant.name) if sweep.report.x else None
-            runs.append(Run(variant, seed, config, out / variant.name / f"seed{seed}", x))
+            try:
+                key = run_key(config)
+            except ConfigError as error:
+                raise ConfigError(f"variant {variant.name!r}: {error}") from None
+            runs.append(Run(variant, seed, config, key, store / key, out / variant.name / f"seed{seed}", x))
     return runs
 
 
@@ -172,6 +215,54 @@ def _variant(values: dict[str, Any], prefix: str) -> Variant:
     overrides = tuple(values.get("overrides", ()))
     _check_no_seed(overrides, f"{prefix}overrides")
     return Variant(name, overrides, values.get("group"))
+
+
+def _report_options(values: dict[str, Any], variants: tuple[Variant, ...]) -> ReportOptions:
+    _check_section(values, REPORT_KEYS, "report.")
+    metrics = tuple(values.get("metrics", DEFAULT_METRICS))
+    for metric in metrics:
+        if metric not in METRICS:
+            raise ConfigError(f"report.metrics: {metric!r} is not a test metric (one of {', '.join(METRICS)})")
+    names = [variant.name for variant in variants]
+    groups = sorted({variant.group or "all" for variant in variants})
+    comparisons = tuple(
+        _comparison(entry, f"report.comparisons[{index}].", COMPARISON_KEYS, "variant", names)
+        for index, entry in enumerate(values.get("comparisons", ()))
+    )
+    slope_comparisons = tuple(
+        _comparison(entry, f"report.slope_comparisons[{index}].", SLOPE_COMPARISON_KEYS, "group", groups)
+        for index, entry in enumerate(values.get("slope_comparisons", ()))
+    )
+    report = ReportOptions(
+        values.get("x"),
+        values.get("log_log", False),
+        metrics,
+        comparisons,
+        values.get("slope_expect"),
+        slope_comparisons,
+    )
+    if report.log_log and not report.x:
+        raise ConfigError("report.log_log: needs report.x")
+    if (report.slope_expect or report.slope_comparisons) and not report.log_log:
+        raise ConfigError("report.slope_expect / report.slope_comparisons: need report.log_log")
+    if report.slope_expect is not None and report.slope_expect not in EXPECTATIONS:
+        raise ConfigError(f"report.slope_expect: must be one of {EXPECTATIONS}, got {report.slope_expect!r}")
+    return report
+
+
+def _comparison(
+    values: dict[str, Any], prefix: str, known: dict[str, str], subject: str, choices: list[str]
+) -> Comparison:
+    _check_section(values, known, prefix)
+    for key in known:
+        if key not in values:
+            raise ConfigError(f"{prefix}{key}: required")
+    for key in (subject, "baseline"):
+        if values[key] not in choices:
+            raise ConfigError(f"{prefix}{key}: {values[key]!r} is not one of {', '.join(choices)}")
+    if values["expect"] not in EXPECTATIONS:
+        raise ConfigError(f"{prefix}expect: must be one of {EXPECTATIONS}, got {values['expect']!r}")
+    return Comparison(values[subject], values["baseline"], values["expect"], values["claim"])
 
 
 def _check_no_seed(overrides: tuple[str, ...], dotted: str) -> None:

@@ -95,6 +95,9 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
     seed: int = 0
+    # initial weights drawn per parameter name from the seed (`eqv2.train.paired_init`), so that variants of a
+    # sweep that share a layer start with the same weights in it; false: one random stream in build order
+    paired_init: bool = False
     device: str = "auto"  # "auto", "cpu", "cuda"
     dtype: str = "float32"  # "float32" or "float64"
     bf16: bool | None = None  # bf16 autocast: null = on GPUs only, true = also on CPUs, false = never
@@ -232,6 +235,8 @@ def check_config(config: TrainConfig) -> None:
             "compile: needs loss.forces_mode direct and no stress loss (their gradients are double backward, "
             "which compiled code does not support)"
         )
+    if config.paired_init and config.model.get("init_from"):
+        raise ConfigError("paired_init: only for models trained from scratch, not with model.init_from")
     check_model_section(config.model)
 
 

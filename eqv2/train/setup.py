@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from eqv2.model import EquiformerV2, initialize_weights
 from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import Normalizer, Potential, TargetStatistics
 from eqv2.train.config import ConfigError, DataConfig, NormalizationConfig, TrainConfig, model_options
+from eqv2.train.paired_init import build_paired
 
 HEAD_PREFIXES = ("energy_head.", "force_head.")
 
@@ -81,7 +83,9 @@ def initial_potential(config: TrainConfig, statistics: DatasetStatistics) -> Pot
     section = config.model
     options = model_options(section)
     if not section.get("init_from"):
-        return Potential(EquiformerV2(**options), fitted_statistics(statistics, config.normalization))
+        build = functools.partial(EquiformerV2, **options)
+        model = build_paired(build, config.seed) if config.paired_init else build()
+        return Potential(model, fitted_statistics(statistics, config.normalization))
     source = section["init_from"]
     loaded = load(source)
     model_config = EquiformerV2Config.from_dict({**loaded.model.config.to_dict(), **options})

@@ -1,4 +1,5 @@
-"""`eqv2 experiment`: a tiny sweep end to end, skipping and resuming runs, sweep-config errors, train_limit."""
+"""`eqv2 experiment`: a tiny sweep end to end, skipping, resuming and sharing runs, locks, sweep-config errors,
+train_limit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch
 import yaml
 
 from eqv2.cli import main as cli_main
-from eqv2.experiment import load_sweep, plan_runs
+from eqv2.commands.experiment import train_one
+from eqv2.experiment import claimed, load_sweep, plan_runs
 from eqv2.experiment import runs as experiment_runs
 from eqv2.train import ConfigError, config_from_dict, train
 from eqv2.train.setup import training_subset
@@ -51,18 +53,24 @@ SWEEP = {
         {"name": "n8", "group": "tiny", "overrides": ["data.train_limit=8"]},
         {"name": "n16", "group": "tiny", "overrides": ["data.train_limit=16"]},
     ],
-    "report": {"x": "data.train_limit", "log_log": True},
+    "report": {
+        "x": "data.train_limit",
+        "log_log": True,
+        "comparisons": [{"variant": "n16", "baseline": "n8", "expect": "lower", "claim": "more data helps"}],
+        "slope_expect": "lower",
+    },
 }
 
 
 class TrainSpy:
-    """Stands in for `eqv2.train.train` in the sweep runner: records (run dir, resume), then trains."""
+    """Stands in for `eqv2.train.train` in the sweep runner: records (variant/seed, resume), then trains."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, bool]] = []
 
     def __call__(self, config, run_dir, resume=False):
-        self.calls.append((Path(run_dir).relative_to(Path(run_dir).parents[1]).as_posix(), resume))
+        limit = config.data.train_limit
+        self.calls.append((f"n{limit}/seed{config.seed}" if limit else f"seed{config.seed}", resume))
         return train(config, run_dir, resume)
 
 
@@ -84,8 +92,10 @@ def test_sweep_runs_each_variant_and_seed_once(swept):
     _, out, calls = swept
     assert calls == [("n8/seed0", False), ("n8/seed1", False), ("n16/seed0", False), ("n16/seed1", False)]
     for run in ("n8/seed0", "n8/seed1", "n16/seed0", "n16/seed1"):
+        assert (out / run).is_symlink() and (out / run).resolve().parent == (out.parent / "runs").resolve()
         done = json.loads((out / run / "done.json").read_text())
         assert done["steps"] == 2 and done["resumed_from_step"] == 0 and done["parameters"] > 0
+        assert done["peak_rss_mib"] > 0 and done["started"] <= done["finished"]
         assert (out / run / "test_metrics.json").is_file()
     with open(out / "n8/seed0/metrics.csv") as handle:
         epochs = [float(row["epoch"]) for row in csv.DictReader(handle)]
@@ -96,15 +106,27 @@ def test_report_has_every_variant_and_the_plots(swept):
     _, out, _ = swept
     report = (out / "REPORT.md").read_text()
     assert "`n8`" in report and "`n16`" in report and "eqv2 experiment" in report
-    assert "Least-squares slopes" in report and "Not finished" not in report
-    assert "n16/seed1" in report  # the per-run table
-    for name in ("test_forces_mae.png", "scaling.png"):
+    assert "Not finished" not in report and "Wall time: runs started" in report
+    claims = [line for line in report.splitlines() if line.startswith("| more data helps")]
+    assert len(claims) == 2  # forces and energy
+    assert all(line.split("|")[-2].strip().strip("*") in VERDICTS for line in claims)
+    slopes = [line for line in report.splitlines() if line.startswith("| tiny |")]
+    assert len(slopes) == 2 and all(line.split("|")[-3].strip() == "2" for line in slopes)  # 2 seeds each
+    assert "n16/seed1" in report and "s per training step" in report  # the per-run and cost tables
+    for table in report.split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len({row.count(" | ") for row in rows}) <= 1, table  # every row has the header's columns
+    for name in ("test_metrics.png", "comparisons.png", "scaling.png"):
         assert (out / name).stat().st_size > 1000
+
+
+VERDICTS = ("reproduced", "not reproduced", "unresolved")
 
 
 def test_rerun_trains_nothing(swept, monkeypatch):
     path, out, _ = swept
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/seed*/last.pt")}
+    assert len(before) == 4
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
@@ -117,10 +139,13 @@ def test_rerun_trains_nothing(swept, monkeypatch):
 
 def test_dry_run_lists_runs(swept, capsys):
     path, out, _ = swept
-    assert cli_main(["experiment", str(path), "--out", str(out / "elsewhere"), "--dry-run", "--only", "n16"]) == 0
+    elsewhere = ["--out", str(out.parent / "elsewhere"), "--runs", str(out.parent / "runs")]
+    assert cli_main(["experiment", str(path), *elsewhere, "--dry-run", "--only", "n16"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["new", "new"]
-    assert not (out / "elsewhere").exists()
+    assert [line.split()[0] for line in lines] == ["done", "done"]  # the same runs, in the shared store
+    assert not (out.parent / "elsewhere").exists()
+    assert cli_main(["experiment", str(path), "--out", str(out), "--dry-run", "--set", "optim.lr=0.001"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["new"] * 4
 
 
 def test_interrupted_run_resumes(make_config, emt_data, tmp_path, monkeypatch):
@@ -131,11 +156,11 @@ def test_interrupted_run_resumes(make_config, emt_data, tmp_path, monkeypatch):
     spy = TrainSpy()
     monkeypatch.setattr(experiment_runs, "train", spy)
     assert cli_main(["experiment", str(path), "--out", str(tmp_path / "out")]) == 0
-    assert spy.calls == [("only/seed0", True)]
+    assert spy.calls == [("seed0", True)]
     assert json.loads((run.run_dir / "done.json").read_text())["resumed_from_step"] == 1
     with open(run.run_dir / "metrics.csv") as handle:
         assert [int(row["step"]) for row in csv.DictReader(handle)] == [1, 2]
-    assert "resumed at step 1" in (tmp_path / "out" / "REPORT.md").read_text()
+    assert "(r, from step 1)" in (tmp_path / "out" / "REPORT.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -182,3 +207,88 @@ def test_train_limit_subsets_are_nested_and_fixed():
         training_subset(dataset, 51)
     with pytest.raises(ConfigError, match=r"data\.train_limit"):
         config_from_dict({"data": {"train": "t", "val": "v", "train_limit": 0}, "optim": {"max_steps": 1}})
+
+
+def test_sweeps_share_identical_runs(swept, monkeypatch):
+    """Another sweep asking for a run that the first one trained (same resolved config and data) reuses it."""
+    path, out, _ = swept
+    other = {
+        "name": "other",
+        "seeds": [1],
+        "variants": [
+            {"name": "same_as_n16", "overrides": ["model.num_heads=1", "data.train_limit=16"]},
+            {"name": "new", "overrides": ["model.num_heads=1", "data.train_limit=16", "optim.lr=0.001"]},
+        ],
+    }
+    other_path = path.parent / "other.yaml"
+    other_path.write_text(yaml.safe_dump({"base": "base.yaml", **other}))
+    spy = TrainSpy()
+    monkeypatch.setattr(experiment_runs, "train", spy)
+    assert cli_main(["experiment", str(other_path), "--out", str(path.parent / "other")]) == 0
+    assert spy.calls == [("n16/seed1", False)]  # only "new" trained
+    shared = path.parent / "other" / "same_as_n16" / "seed1"
+    assert shared.resolve() == (out / "n16" / "seed1").resolve()
+    assert "`same_as_n16`" in (path.parent / "other" / "REPORT.md").read_text()
+
+
+def test_run_key_follows_config_and_data_contents(make_config, emt_data, tmp_path):
+    sweep = {"seeds": [0], "variants": [{"name": "a"}, {"name": "b", "overrides": ["optim.lr=0.001"]}]}
+    config = base_config(make_config, emt_data)
+    data = tmp_path / "val.extxyz"
+    data.write_bytes(emt_data["val"].read_bytes())
+    config["data"]["test"] = str(data)
+    path = write_sweep(tmp_path, config, sweep)
+    first = [run.key for run in plan_runs(load_sweep(path), tmp_path / "out")]
+    assert len(set(first)) == 2 and first == [run.key for run in plan_runs(load_sweep(path), tmp_path / "out")]
+    data.write_text(data.read_text().replace("energy=", "energy=1", 1))  # a changed label, same path
+    assert set(first).isdisjoint(run.key for run in plan_runs(load_sweep(path), tmp_path / "out"))
+
+
+def test_a_run_that_another_process_holds_is_left_to_it(make_config, emt_data, tmp_path, monkeypatch):
+    path = write_sweep(tmp_path, base_config(make_config, emt_data), {"seeds": [0], "variants": [{"name": "only"}]})
+    (run,) = plan_runs(load_sweep(path), tmp_path / "out")
+    spy = TrainSpy()
+    monkeypatch.setattr(experiment_runs, "train", spy)
+    with claimed(run.run_dir, wait=False) as ours:
+        assert ours
+        assert train_one(run, "label", wait=False) is False
+        with claimed(run.run_dir, wait=False) as second:
+            assert not second
+    assert spy.calls == [] and not run.run_dir.exists()
+    assert train_one(run, "label", wait=False) is True
+    assert spy.calls == [("seed0", False)] and (run.view / "done.json").is_file()
+
+
+STUDIES = Path(__file__).parents[2] / "configs" / "experiments"
+
+
+def study(name: str, emt_data) -> tuple:
+    """A study sweep of configs/experiments with its data lines pointed at the test data."""
+    sweep = load_sweep(STUDIES / f"{name}.yaml")
+    data = {"data.train": emt_data["train"], "data.val": emt_data["val"], "data.test": emt_data["val"]}
+    overrides = [
+        f"{o.split('=')[0]}={data[o.split('=')[0]]}" if o.split("=")[0] in data else o for o in sweep.overrides
+    ]
+    return sweep, dataclasses.replace(sweep, overrides=tuple(overrides))
+
+
+def test_the_three_studies_share_a_recipe_and_their_common_runs(emt_data, tmp_path):
+    sweeps = {name: study(name, emt_data) for name in ("ablation", "lmax", "data_efficiency")}
+    assert len({original.overrides for original, _ in sweeps.values()}) == 1  # the same data and recipe lines
+    runs = {name: plan_runs(sweep, tmp_path / name, tmp_path / "runs") for name, (_, sweep) in sweeps.items()}
+    key = {(name, run.variant.name, run.seed): run.key for name, planned in runs.items() for run in planned}
+    for seed in (0, 1, 2):
+        assert key[("ablation", "plus_sep_layer_norm", seed)] == key[("lmax", "L2", seed)]
+        assert key[("lmax", "L2", seed)] == key[("data_efficiency", "L2_n2100", seed)]
+        assert key[("lmax", "L4", seed)] == key[("data_efficiency", "L4_n2100", seed)]
+    assert len(set(key.values())) == 3 * (5 + 2 + 6)
+    demo = yaml.safe_load((STUDIES.parent / "demo.yaml").read_text())
+    for planned in runs.values():
+        for run in planned:
+            config = run.config
+            assert (config.optim.max_steps, config.optim.warmup_steps, config.optim.batch_size) == (1500, 50, 8)
+            assert config.model["cutoff_envelope"] and config.model["distance_gaussians"] == 32
+            assert config.paired_init and config.bf16 is False and config.seed in (0, 1, 2)
+    (ablation_e,) = [r for r in runs["ablation"] if r.variant.name == "plus_sep_layer_norm" and r.seed == 0]
+    resolved = {key: ablation_e.config.model.get(key, value) for key, value in demo["model"].items()}
+    assert resolved == demo["model"]  # (e) is the demo model
