@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import eqv2
-from eqv2.data.emt import SystemSpec, build_system
+from eqv2.data.emt import SlabSpec, build_system
 
 WARM_UP_CALLS = 5  # not timed
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    atoms = build_system(SystemSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
+    atoms = build_system(SlabSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
     atoms.calc = eqv2.Calculator(eqv2.load(args.checkpoint))
     seconds = []
     for _ in range(WARM_UP_CALLS + args.calls):
