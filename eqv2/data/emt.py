@@ -10,7 +10,8 @@ EMT relaxation, rattled copies of the relaxed structure and snapshots of a short
   FixAtoms. Tags follow OC20: 0 fixed subsurface, 1 free surface, 2 adsorbate.
 - ``bulk``: a strained (up to 4 % per component) and rattled fcc or bcc crystal of one metal,
   24 to 32 atoms, periodic in 3D, with EMT's stress as a label.
-- ``molecule``: one adsorbate alone in a box of vacuum, non-periodic or periodic (then with stress).
+- ``molecule``: one adsorbate alone in a box of vacuum, non-periodic or periodic (then with stress);
+  the molecule systems of a split take the adsorbates in turn, so ``train`` has every one.
 
 Splits (`SPLITS`): ``train``/``val``/``test`` draw all three kinds from the in-distribution
 metal/adsorbate pairs and the training slab sizes (`SURFACE_CELLS`, `LAYERS`); ``test_ood`` draws
@@ -24,9 +25,11 @@ directory whose manifest matches is reused.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,8 +126,8 @@ def split_sizes(n: int) -> dict[str, int]:
     return sizes
 
 
-def draw_spec(rng: np.random.Generator, split: str, held_out: set[tuple[str, str]]) -> SystemSpec:
-    """A random system of ``split`` (module docstring)."""
+def draw_spec(rng: np.random.Generator, split: str, held_out: set[tuple[str, str]], molecule: str) -> SystemSpec:
+    """A random system of ``split`` (module docstring); ``molecule`` is the adsorbate a molecule system gets."""
     if split in ("test_ood", "test_size"):
         kind = "slab"
     else:
@@ -132,8 +135,7 @@ def draw_spec(rng: np.random.Generator, split: str, held_out: set[tuple[str, str
     if kind == "bulk":
         return BulkSpec(METALS[rng.integers(len(METALS))], LATTICES[rng.integers(len(LATTICES))], bool(rng.integers(2)))
     if kind == "molecule":
-        names = sorted(ADSORBATES)
-        return MoleculeSpec(names[rng.integers(len(names))], bool(rng.integers(2)))
+        return MoleculeSpec(molecule, bool(rng.integers(2)))
     out_of_distribution = split == "test_ood"
     pairs = sorted(
         (metal, name) for metal in METALS for name in ADSORBATES if ((metal, name) in held_out) == out_of_distribution
@@ -277,19 +279,36 @@ def description(spec: SystemSpec) -> dict[str, str | int | float]:
     return dict(kind="molecule", adsorbate=spec.adsorbate, periodic=int(spec.periodic))
 
 
-def split_frames(split: str, size: int, seed: int, held_out: set[tuple[str, str]], progress: Progress) -> list[Atoms]:
-    """``size`` frames of one split, from systems seeded by (seed, split number, system number)."""
+def split_specs(
+    split: str, seed: int, held_out: set[tuple[str, str]]
+) -> Iterator[tuple[np.random.Generator, SystemSpec]]:
+    """The systems of ``split`` in order: each one's random generator, seeded by (seed, split number,
+    system number), and its spec.
+
+    Molecule systems take the adsorbates in turn, in an order shuffled by (seed, split number): a
+    split with at least `len(ADSORBATES)` molecule systems has every molecule that another split has.
+    """
     split_number = list(SPLITS).index(split)
-    frames: list[Atoms] = []
-    system_number = 0
-    while len(frames) < size:
+    molecules = [str(name) for name in np.random.default_rng([seed, split_number]).permutation(sorted(ADSORBATES))]
+    molecule_number = 0
+    for system_number in itertools.count():
         rng = np.random.default_rng([seed, split_number, system_number])
-        new_frames = system_frames(draw_spec(rng, split, held_out), rng)[: size - len(frames)]
+        spec = draw_spec(rng, split, held_out, molecules[molecule_number % len(molecules)])
+        molecule_number += isinstance(spec, MoleculeSpec)
+        yield rng, spec
+
+
+def split_frames(split: str, size: int, seed: int, held_out: set[tuple[str, str]], progress: Progress) -> list[Atoms]:
+    """``size`` frames of one split (`split_specs`), `FRAMES_PER_SYSTEM` per system (fewer for the last)."""
+    frames: list[Atoms] = []
+    for system_number, (rng, spec) in enumerate(split_specs(split, seed, held_out)):
+        if len(frames) >= size:
+            break
+        new_frames = system_frames(spec, rng)[: size - len(frames)]
         for frame in new_frames:
             frame.info["system"] = system_number
         frames.extend(new_frames)
         progress.advance(len(new_frames))
-        system_number += 1
     return frames
 
 

@@ -1,6 +1,7 @@
 """`eqv2 data emt`: the variety of systems, labels equal EMT recomputed, splits that test transfer,
 determinism and reuse of existing output."""
 
+import itertools
 import json
 from collections import Counter
 
@@ -23,9 +24,9 @@ from eqv2.data.emt import (
     MoleculeSpec,
     SlabSpec,
     build_system,
-    draw_spec,
     held_out_pairs,
     split_sizes,
+    split_specs,
     system_frames,
 )
 from eqv2.simulate.adsorbates import ADSORBATES
@@ -44,10 +45,7 @@ def dataset_dir(tmp_path_factory):
 def drawn() -> dict[str, list]:
     """Many specs of each split, drawn as the generator draws them (no EMT: fast)."""
     held_out = held_out_pairs(SEED)
-    return {
-        split: [draw_spec(np.random.default_rng([SEED, number, k]), split, held_out) for k in range(400)]
-        for number, split in enumerate(SPLITS)
-    }
+    return {split: [spec for _, spec in itertools.islice(split_specs(split, SEED, held_out), 400)] for split in SPLITS}
 
 
 def read(dataset_dir, split: str) -> list:
@@ -79,7 +77,10 @@ def test_training_draws_vary_cells_layers_vacuum_coverage_and_kinds(drawn):
     assert VACUUM[0] <= vacuums.min() < VACUUM[0] + 1 and VACUUM[1] - 1 < vacuums.max() <= VACUUM[1]
     bulks = [spec for spec in train if isinstance(spec, BulkSpec)]
     assert {(spec.lattice, spec.cubic) for spec in bulks} == set(BULK_SUPERCELLS)
-    assert {spec.periodic for spec in train if isinstance(spec, MoleculeSpec)} == {True, False}
+    molecules = [spec for spec in train if isinstance(spec, MoleculeSpec)]
+    assert {spec.periodic for spec in molecules} == {True, False}
+    first = [spec.adsorbate for spec in molecules[: len(ADSORBATES)]]
+    assert sorted(first) == sorted(ADSORBATES)  # every molecule, each once, before any comes again
 
 
 def test_size_and_ood_splits_hold_out_what_training_never_sees(drawn):
