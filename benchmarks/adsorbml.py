@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.calculators.emt import EMT
 
 import eqv2
-from eqv2.data.emt import FACETS, METALS, SystemSpec, build_system
+from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
 from eqv2.simulate.adsorbates import ADSORBATES
 from eqv2.simulate.adsorbml import anomaly, reference_relax, reference_single_point, screen
 
@@ -28,7 +28,7 @@ SUCCESS_MARGIN = 0.1  # eV
 TOP_K = (1, 2, 5)
 
 
-def clean_slab(spec: SystemSpec, rng: np.random.Generator) -> Atoms:
+def clean_slab(spec: SlabSpec, rng: np.random.Generator) -> Atoms:
     """The built-in system's slab (FixAtoms on its lower half) without the adsorbate."""
     system = build_system(spec, rng)
     del system[system.get_tags() == 2]
@@ -40,7 +40,7 @@ def lowest_valid(energies: list[float], anomalies: list[str | None]) -> float:
     return min(valid) if valid else np.nan
 
 
-def evaluate_system(potential, spec: SystemSpec, args, rng: np.random.Generator) -> dict:
+def evaluate_system(potential, spec: SlabSpec, args, rng: np.random.Generator) -> dict:
     """Ground truth, and per k the best reference energy and calls in relax and single-point mode."""
     slab = clean_slab(spec, rng)
     num_adsorbate = len(ADSORBATES[spec.adsorbate])
@@ -73,7 +73,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     potential = eqv2.load(args.checkpoint)
     rng = np.random.default_rng(args.seed)
-    every = [SystemSpec(m, f, a) for m in METALS for f in FACETS for a in sorted(ADSORBATES)]
+    every = [SlabSpec(m, f, a) for m in METALS for f in FACETS for a in sorted(ADSORBATES)]
     specs = [every[i] for i in rng.choice(len(every), size=args.systems, replace=False)]
     rows = []
     for spec in specs:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import eqv2
-from eqv2.data.emt import SystemSpec, build_system
+from eqv2.data.emt import SlabSpec, build_system
 
 WARM_UP_CALLS = 5  # not timed
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--glibc-defaults", action="store_true", help="leave malloc as glibc sets it")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    atoms = build_system(SystemSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
+    atoms = build_system(SlabSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
     atoms.calc = eqv2.Calculator(eqv2.load(args.checkpoint), keep_freed_memory=not args.glibc_defaults)
     seconds = []
     for _ in range(WARM_UP_CALLS + args.calls):

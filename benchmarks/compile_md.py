@@ -20,7 +20,7 @@ import torch
 from torch._dynamo.utils import counters
 
 import eqv2
-from eqv2.data.emt import SystemSpec, build_system
+from eqv2.data.emt import SlabSpec, build_system
 
 
 def potential(checkpoint: str | None) -> eqv2.Potential:
@@ -31,7 +31,7 @@ def potential(checkpoint: str | None) -> eqv2.Potential:
 
 
 def run(checkpoint: str | None, compile: bool, steps: int, forces: str) -> dict:
-    atoms = build_system(SystemSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
+    atoms = build_system(SlabSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
     model = potential(checkpoint)
     calculator = eqv2.Calculator(model, forces=forces, compile=compile, keep_freed_memory=True)
     edges = []

@@ -20,7 +20,7 @@ import torch
 from ase import Atoms
 
 import eqv2
-from eqv2.data.emt import FACETS, METALS, SystemSpec, build_system
+from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
 from eqv2.prediction import predict
 from eqv2.simulate.adsorbates import ADSORBATES
 from eqv2.simulate.relax import OPTIMIZERS, relax
@@ -30,7 +30,7 @@ def benchmark_slabs(count: int, seed: int = 0) -> list[Atoms]:
     """``count`` systems cycling through metals, facets and adsorbates, placed by a seeded draw."""
     rng = np.random.default_rng(seed)
     adsorbates = sorted(ADSORBATES)
-    specs = [SystemSpec(METALS[i % 7], FACETS[i % 3], adsorbates[i % len(adsorbates)]) for i in range(count)]
+    specs = [SlabSpec(METALS[i % 7], FACETS[i % 3], adsorbates[i % len(adsorbates)]) for i in range(count)]
     return [build_system(spec, rng) for spec in specs]
 
 

@@ -39,7 +39,7 @@ import yaml
 from ase import Atoms
 
 import eqv2
-from eqv2.data.emt import FACETS, METALS, SystemSpec, build_system
+from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
 from eqv2.model import EquiformerV2
 from eqv2.nn import graph_ops
 from eqv2.packing import Budget, default_budget, edge_values
@@ -70,7 +70,7 @@ def mixed_slabs(count: int, seed: int = 0) -> list[Atoms]:
     adsorbates = sorted(ADSORBATES)
     slabs = []
     for i in range(count):
-        spec = SystemSpec(METALS[i % len(METALS)], FACETS[i % len(FACETS)], adsorbates[i % len(adsorbates)])
+        spec = SlabSpec(METALS[i % len(METALS)], FACETS[i % len(FACETS)], adsorbates[i % len(adsorbates)])
         slab = build_system(spec, rng)
         slabs.append(slab.repeat([(1, 1, 1), (2, 1, 1), (2, 2, 1)][rng.choice(3, p=[0.5, 0.3, 0.2])]))
     return slabs

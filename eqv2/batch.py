@@ -106,8 +106,15 @@ class Batch:
     shifts: Tensor  # [E, 3] integer cell offsets (int64) of the source image
     energy: Tensor | None = None  # [G] eV
     forces: Tensor | None = None  # [N, 3] eV/Å
-    stress: Tensor | None = None  # [G, 3, 3] eV/Å^3
+    stress: Tensor | None = None  # [G, 3, 3] eV/Å^3; NaN rows for structures without a stress label
     names: tuple[str, ...] = ()  # [G]
+
+    @property
+    def stress_labelled(self) -> Tensor:
+        """[G] bool: which structures carry a stress label (all False when the batch has none)."""
+        if self.stress is None:
+            return torch.zeros(self.num_graphs, dtype=torch.bool, device=self.num_atoms.device)
+        return ~self.stress.isnan().flatten(1).any(dim=1)
 
     @property
     def num_graphs(self) -> int:
@@ -163,6 +170,10 @@ def collate(
             return None
         return torch.as_tensor(np.stack([shape_fn(v) for v in values]), dtype=dtype)
 
+    stress = None  # a batch mixing bulk (with stress) and slabs or molecules (without) keeps the labels it has
+    if any(s.stress is not None for s in structures):
+        missing = np.full((3, 3), np.nan)
+        stress = torch.as_tensor(np.stack([missing if s.stress is None else s.stress for s in structures]), dtype=dtype)
     forces = None
     if all(s.forces is not None for s in structures):
         forces = torch.as_tensor(np.concatenate([s.forces for s in structures]), dtype=dtype)
@@ -183,6 +194,6 @@ def collate(
         shifts=shifts,
         energy=stack_optional([s.energy for s in structures], np.asarray),
         forces=forces,
-        stress=stack_optional([s.stress for s in structures], np.asarray),
+        stress=stress,
         names=tuple(s.name for s in structures),
     )

@@ -207,8 +207,12 @@ class Potential(nn.Module):
             if forces:
                 results["forces"] = -gradients[0]
             if stress:
-                volume = torch.linalg.det(batch.cell).abs()
-                results["stress"] = gradients[-1] / volume[:, None, None]
+                volume = torch.linalg.det(batch.cell).abs()[:, None, None]  # [G, 1, 1]
+                # NaN for a structure without a cell volume; the division stays finite so that
+                # gradients through the other structures' stress do not turn into NaN
+                has_volume = volume > 0
+                stress_values = gradients[-1] / torch.where(has_volume, volume, 1.0)
+                results["stress"] = torch.where(has_volume, stress_values, torch.nan)
         return results
 
     def forward(self, batch: Batch, forces: str = "direct", stress: bool = False) -> dict[str, Tensor]:

@@ -35,7 +35,6 @@ from torch import Tensor
 from eqv2.batch import Structure
 from eqv2.checkpoint import load
 from eqv2.potential import FORCE_MODES, Potential
-from eqv2.prediction import has_stress
 
 try:
     from torch_sim.models.interface import ModelInterface
@@ -103,7 +102,7 @@ class EquiformerV2Model(ModelInterface):
         batch = self.potential.collate(structures)
         results = self.potential(batch, forces=self.force_mode, stress=self.compute_stress)
         if self.compute_stress:
-            no_volume = torch.tensor([not has_stress(s) for s in structures], device=self.device)
+            no_volume = torch.tensor([not s.stress_is_defined for s in structures], device=self.device)
             results["stress"] = results["stress"].masked_fill(no_volume[:, None, None], float("nan"))
         return results
 

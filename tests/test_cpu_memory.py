@@ -10,12 +10,12 @@ import pytest
 # pages; with eqv2's settings (Calculator(keep_freed_memory=True)), from memory freed by the previous call.
 CALLS = """
 import resource, numpy as np, torch, eqv2
-from eqv2.data.emt import SystemSpec, build_system
+from eqv2.data.emt import SlabSpec, build_system
 from eqv2.testing import tiny_potential
 torch.set_num_threads(1)
 potential = tiny_potential(dtype=torch.float32, sphere_channels=32, attn_hidden_channels=32, lmax_list=[2],
                            mmax_list=[2], max_radius=5.0)
-atoms = build_system(SystemSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
+atoms = build_system(SlabSpec("Cu", "fcc111", "CO"), np.random.default_rng(0))
 atoms.calc = eqv2.Calculator(potential, keep_freed_memory=KEEP)
 def call():
     atoms.positions += 0.001

@@ -11,8 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subcommands = parser.add_subparsers(dest="data_command", required=True)
     emt = subcommands.add_parser(
         "emt",
-        help="generate the built-in OC20-like dataset (EMT on fcc slabs with adsorbates)",
-        description="Write train/val/test/test_ood.extxyz labelled with ASE's EMT; reuses matching output.",
+        help="generate the built-in OC20-like dataset (EMT: adsorbates on fcc slabs, bulk metals, molecules)",
+        description="Write train/val/test/test_ood/test_size.extxyz labelled with ASE's EMT; reuses matching output.",
     )
     emt.add_argument("--out", required=True, help="output directory")
     emt.add_argument("--n", type=int, default=1000, help="number of structures over all splits (default 1000)")

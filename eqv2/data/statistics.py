@@ -28,6 +28,7 @@ class DatasetStatistics:
     residual_per_atom_std: float
     force_rms: float  # sqrt(mean over atoms and components of F^2)
     reference_energies: tuple[float, ...]  # [max_atomic_number + 1], indexed by atomic number
+    num_stress_labels: int = 0  # structures that carry a stress label
 
     def reference_energy(self, atomic_numbers: np.ndarray) -> float:
         """Sum of the reference energies of the given atoms (eV)."""
@@ -47,7 +48,7 @@ def compute_statistics(structures: Iterable[Structure], max_atomic_number: int =
     Streams: holds one composition row per structure, never the structures themselves.
     """
     compositions, energies = [], []
-    force_square_sum, force_count = 0.0, 0
+    force_square_sum, force_count, num_stress_labels = 0.0, 0, 0
     for structure in structures:
         if structure.energy is None:
             raise ValueError(f"{structure.name or 'structure'}: target statistics need an energy label")
@@ -56,6 +57,7 @@ def compute_statistics(structures: Iterable[Structure], max_atomic_number: int =
         if structure.forces is not None:
             force_square_sum += float(np.square(structure.forces).sum())
             force_count += structure.forces.size
+        num_stress_labels += structure.stress is not None
     if not energies:
         raise ValueError("target statistics need at least one structure")
     counts = np.stack(compositions).astype(np.float64)  # [S, Z]
@@ -72,4 +74,5 @@ def compute_statistics(structures: Iterable[Structure], max_atomic_number: int =
         residual_per_atom_std=float(residual_per_atom.std()),
         force_rms=float(np.sqrt(force_square_sum / force_count)) if force_count else 0.0,
         reference_energies=tuple(float(value) for value in references),
+        num_stress_labels=num_stress_labels,
     )

@@ -79,7 +79,7 @@ class S2Grid(nn.Module):
             rows = part.shape[0]
             by_order = torch.matmul(to_polar, part).view(rows, orders, res_beta * channels)  # [z, M, B*C]
             grid = torch.matmul(to_azimuthal, by_order).view(rows, grid_points, channels)  # [z, A*B, C]
-            values = function(grid).view(rows, -1, res_beta * channels)
+            values = function(grid).view(rows, to_azimuthal.shape[0], res_beta * channels)  # [z, A, B*C]
             back = torch.matmul(from_azimuthal, values).view(rows, orders * res_beta, channels)  # [z, M*B, C]
             return torch.matmul(from_polar, back)
 

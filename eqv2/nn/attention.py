@@ -129,7 +129,7 @@ class SO2GraphAttention(nn.Module):
         num_edges = source.shape[0]
         message = torch.cat([x.index_select(0, source), x.index_select(0, target)], dim=2)  # [e, K, 2C]
         if self.radial_per_degree is not None:
-            weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, -1)
+            weights = self.radial_per_degree(edge_scalars).reshape(num_edges, self.lmax + 1, message.shape[2])
             message = message * weights[:, self.degree_of]
         message = rotation.rotate(message)  # [e, R, 2C] m-major
         message, extra = self.conv_in(message, edge_scalars)
@@ -142,6 +142,8 @@ class SO2GraphAttention(nn.Module):
             message = self.activation(message)
         message, _ = self.conv_out(message)  # [e, R, heads * values]
 
-        logits = self.alpha_activation(self.alpha_norm(logits_in.reshape(num_edges, self.num_heads, -1)))
+        logits = self.alpha_activation(
+            self.alpha_norm(logits_in.reshape(num_edges, self.num_heads, self.alpha_channels))
+        )
         logits = torch.einsum("ehk,hk->eh", logits, self.alpha_dot)
         return message.reshape(num_edges, message.shape[1], self.num_heads, self.value_channels), logits

@@ -45,8 +45,12 @@ def forces_term(
 
 
 def stress_term(predicted: Tensor, batch: Batch, scale: float, coefficient: float) -> LossTerm:
-    """Sum over structures and the 9 components of |sigma_pred - sigma| / scale ([G, 3, 3] eV/Å^3)."""
-    error = (predicted - batch.stress).abs() / scale
+    """Sum over the structures with a stress label and the 9 components of |sigma_pred - sigma| / scale
+    ([G, 3, 3] eV/Å^3); a batch without stress labels adds nothing (count 0)."""
+    labelled = batch.stress_labelled  # [G]
+    if not labelled.any():
+        return LossTerm(torch.zeros((), dtype=predicted.dtype, device=predicted.device), torch.tensor(0.0), coefficient)
+    error = (predicted[labelled] - batch.stress[labelled]).abs() / scale
     return LossTerm(error.sum(), torch.tensor(float(error.numel())), coefficient)
 
 

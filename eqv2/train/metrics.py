@@ -85,22 +85,26 @@ def predict_dataset(
     parts = []
     for group in batches(indices, batch_size):
         structures = [dataset[i] for i in group]
-        with_stress = all(s.stress is not None and s.stress_is_defined for s in structures)
+        with_stress = np.array([s.stress is not None and s.stress_is_defined for s in structures])  # [B]
         batch = potential.collate(structures)
-        results = potential(batch, forces=forces, stress=with_stress)
+        results = potential(batch, forces=forces, stress=bool(with_stress.any()))
         parts.append(_as_predictions(results, batch, with_stress))
         if bar:
             bar.advance(len(group))
     return Predictions.concatenate(parts)
 
 
-def _as_predictions(results: dict[str, torch.Tensor], batch, with_stress: bool) -> Predictions:
+def _as_predictions(results: dict[str, torch.Tensor], batch, with_stress: np.ndarray) -> Predictions:
+    """``with_stress`` [G] bool: the structures whose stress enters the predictions."""
+
     def numpy(tensor: torch.Tensor) -> np.ndarray:
         return tensor.detach().double().cpu().numpy()
 
     if batch.energy is None or batch.forces is None:
         raise ValueError(f"evaluation needs energy and force labels ({batch.names[0]} has none)")
-    stress = {"stress": numpy(results["stress"]), "stress_true": numpy(batch.stress)} if with_stress else {}
+    stress = {}
+    if with_stress.any():
+        stress = {"stress": numpy(results["stress"])[with_stress], "stress_true": numpy(batch.stress)[with_stress]}
     return Predictions(
         energy=numpy(results["energy"]),
         energy_true=numpy(batch.energy),

@@ -33,7 +33,7 @@ from eqv2.checkpoint import checkpoint_dict, load, read_checkpoint_file, save_at
 from eqv2.potential import Potential
 from eqv2.progress import Progress
 from eqv2.train import distributed
-from eqv2.train.config import TrainConfig, config_to_yaml
+from eqv2.train.config import ConfigError, TrainConfig, config_to_yaml
 from eqv2.train.ema import ExponentialMovingAverage
 from eqv2.train.logbook import Logbook, log_line
 from eqv2.train.losses import loss_terms
@@ -80,10 +80,12 @@ class Trainer:
             torch.cuda.set_device(self.device)
         self.is_main = self.rank == 0
         data = config.data
-        required = ("energy", "forces") + (("stress",) if config.loss.stress_coefficient > 0 else ())
-        self.train_set = training_subset(open_split(data, data.train, required), data.train_limit)
+        self.train_set = training_subset(open_split(data, data.train, ("energy", "forces")), data.train_limit)
         self.val_set = open_split(data, data.val, ("energy", "forces"))
         num_atoms, statistics = scan(self.train_set)
+        train_stress = config.loss.stress_coefficient > 0
+        if train_stress and statistics.num_stress_labels == 0:
+            raise ConfigError(f"loss.stress_coefficient: no structure of data.train ({data.train}) has a stress label")
         self.potential = initial_potential(config, statistics).to(self.device, config.dtype)
         self.potential.train()
         if config.compile:
@@ -96,7 +98,7 @@ class Trainer:
         decay = config.optim.ema_decay
         self.ema = ExponentialMovingAverage(self.potential.model, decay) if decay is not None else None
         self.forward = self._wrap(
-            TrainingForward(self.potential, config.loss.forces_mode == "conservative", "stress" in required)
+            TrainingForward(self.potential, config.loss.forces_mode == "conservative", train_stress)
         )
         self.state = TrainState()
         if resume:
@@ -182,7 +184,8 @@ class Trainer:
         statistics = self.potential.statistics
         terms = loss_terms(predictions, batch, self.config.loss, statistics.energy.std, statistics.forces.std)
         counts = distributed.sum_over_ranks(torch.stack([term.count for term in terms.values()]))
-        loss = sum(term.coefficient * term.total / count for term, count in zip(terms.values(), counts))
+        # a count of 0 over all ranks (no stress label in any micro-batch) has a total of 0: the term adds 0
+        loss = sum(term.coefficient * term.total / count.clamp(min=1.0) for term, count in zip(terms.values(), counts))
         accumulation = self.config.optim.grad_accumulation
         (loss * (self.world_size / accumulation)).backward()
         window["energy_error"] += float((predictions["energy"].detach() - batch.energy).abs().sum())

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from ase.build import bulk, molecule
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqv2.batch import Structure, collate
 from eqv2.graph import radius_graph
@@ -20,3 +21,17 @@ def test_collate_graph_equals_single_graphs():
     lengths = batch.edge_vectors().norm(dim=1)
     assert (lengths > 0).all() and (lengths <= 4.0).all()
     np.testing.assert_array_equal(batch.num_atoms, [2, 5])
+
+
+def test_collate_keeps_the_stress_labels_a_mixed_batch_has():
+    """Slabs and molecules without stress next to bulk with stress: NaN rows mark the missing labels."""
+    labelled = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    labelled.calc = SinglePointCalculator(labelled, energy=0.0, stress=np.arange(6.0))
+    unlabelled = molecule("CH4")
+    structures = [Structure.from_atoms(atoms) for atoms in (unlabelled, labelled, unlabelled)]
+    batch = collate(structures, cutoff=4.0, dtype=torch.float64)
+    np.testing.assert_array_equal(batch.stress_labelled, [False, True, False])
+    assert torch.isnan(batch.stress[[0, 2]]).all()
+    np.testing.assert_array_equal(batch.stress[1], structures[1].stress)
+    none = collate([structures[0]], cutoff=4.0)
+    assert none.stress is None and not none.stress_labelled.any()

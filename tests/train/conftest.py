@@ -8,6 +8,7 @@ import ase.io
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
@@ -57,6 +58,46 @@ def emt_data(tmp_path_factory) -> dict[str, Path]:
     for split, (count, seed) in {"train": (16, 0), "val": (6, 1)}.items():
         paths[split] = folder / f"{split}.extxyz"
         ase.io.write(paths[split], emt_clusters(count, seed), format="extxyz")
+    return paths
+
+
+def emt_bulk(count: int, seed: int) -> list[Atoms]:
+    """Strained, rattled 4-atom Cu cells with EMT energy, forces and stress."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+        atoms.set_cell(atoms.cell[:] * rng.uniform(0.97, 1.03, size=3)[:, None], scale_atoms=True)
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        atoms.calc = EMT()
+        results = dict(energy=atoms.get_potential_energy(), forces=atoms.get_forces(), stress=atoms.get_stress())
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        images.append(atoms)
+    return images
+
+
+def without_cell(atoms: Atoms) -> Atoms:
+    """The cluster as a molecule without a cell (zero volume), labels kept."""
+    copy = atoms.copy()
+    copy.set_cell(np.zeros((3, 3)))
+    copy.pbc = False
+    copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def mixed_stress_data(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("mixed_stress")
+    clusters = emt_clusters(6, 3)
+    splits = {
+        "train": clusters[:3] + [without_cell(clusters[3])] + emt_bulk(4, 0),
+        "val": clusters[4:] + emt_bulk(2, 1),
+        "stressless": clusters,
+    }
+    paths = {}
+    for name, images in splits.items():
+        paths[name] = folder / f"{name}.extxyz"
+        ase.io.write(paths[name], images, format="extxyz")
     return paths
 
 
