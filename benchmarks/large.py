@@ -3,6 +3,7 @@
     python benchmarks/large.py                                  # 5,000, 20,000 and 100,000 atoms
     python benchmarks/large.py --sizes 5000 20000 --kinds bulk
     python benchmarks/large.py --conservative 5000              # conservative forces and stress
+    python benchmarks/large.py --sizes 100000 --layers 1        # the first block only (see below)
 
 Each measurement runs in its own process (peak RSS is per process): build a Cu(111) slab or an fcc
 Cu bulk cell of about the given number of atoms (slightly rattled), the oc20-31M preset (random
@@ -10,6 +11,12 @@ weights, float32, 12 Å cutoff, 20 neighbours), the radius graph, then one forwa
 forces (or, with --conservative, forces and stress by autograd). Prints a Markdown table with
 graph and model seconds, peak RSS, the RSS above the idle model, that per atom and per edge, and
 the exponents of time and memory fitted against the number of atoms.
+
+Each transformer block is timed on its own. With ``--layers K`` the network keeps only the first K of
+the preset's 12 blocks: peak memory is that of the whole network (at inference a block's tensors are
+freed before the next block runs, so the peak does not grow with the number of blocks), and the
+"12 blocks s" column adds the measured mean block time for each block left out, an estimate for
+sizes whose full run takes too long.
 """
 
 from __future__ import annotations
@@ -42,8 +49,8 @@ def structure(kind: str, atoms: int):
     return built
 
 
-def measure(kind: str, atoms: int, conservative: bool) -> dict:
-    """One measurement in this process."""
+def measure(kind: str, atoms: int, conservative: bool, layers: int | None) -> dict:
+    """One measurement in this process; ``layers`` keeps the first blocks of the preset only."""
     import torch
 
     import eqv2
@@ -51,7 +58,13 @@ def measure(kind: str, atoms: int, conservative: bool) -> dict:
 
     eqv2.keep_freed_memory()
     torch.manual_seed(0)
-    potential = eqv2.Potential(eqv2.EquiformerV2.from_preset("oc20-31M").eval())
+    full_layers = eqv2.EquiformerV2.from_preset("oc20-31M").config.num_layers
+    network = eqv2.EquiformerV2.from_preset("oc20-31M", num_layers=layers or full_layers)
+    potential = eqv2.Potential(network.eval())
+    block_seconds = []
+    for block in network.blocks:
+        block.register_forward_pre_hook(lambda *_: block_seconds.append(-time.perf_counter()))
+        block.register_forward_hook(lambda *_: block_seconds.append(block_seconds.pop() + time.perf_counter()))
     crystal = structure(kind, atoms)
     idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     start = time.perf_counter()
@@ -61,20 +74,25 @@ def measure(kind: str, atoms: int, conservative: bool) -> dict:
     potential(batch, forces="conservative" if conservative else "direct", stress=conservative)
     model_seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    block_mean = float(np.mean(block_seconds))
     return {
         "kind": kind,
         "atoms": len(crystal),
         "edges": int(batch.edge_index.shape[1]),
         "graph_s": graph_seconds,
         "model_s": model_seconds,
+        "blocks": len(block_seconds),
+        "block_s": block_mean,
+        "full_model_s": model_seconds + (full_layers - len(block_seconds)) * block_mean,
         "peak_gib": peak,
         "above_idle_gib": peak - idle,
         "threads": torch.get_num_threads(),
     }
 
 
-def run_in_subprocess(kind: str, atoms: int, conservative: bool) -> dict:
+def run_in_subprocess(kind: str, atoms: int, conservative: bool, layers: int | None = None) -> dict:
     command = [sys.executable, __file__, "--one", kind, str(atoms)] + (["--conservative-one"] if conservative else [])
+    command += ["--layers", str(layers)] if layers else []
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         return {"kind": kind, "atoms": atoms, "error": result.stderr.strip().splitlines()[-1:]}
@@ -90,23 +108,25 @@ def table(rows: list[dict], title: str) -> str:
     lines = [
         f"### {title}",
         "",
-        "| structure | atoms | edges | graph s | model s | peak RSS GiB | above idle GiB | KiB/atom | KiB/edge |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| structure | atoms | edges | graph s | blocks run | model s | s per block | 12 blocks s | peak RSS GiB "
+        "| above idle GiB | KiB/atom | KiB/edge |",
+        "| --- " * 12 + "|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['kind']} | {r['atoms']} | failed: {r['error']} |  |  |  |  |  |  |")
+            lines.append(f"| {r['kind']} | {r['atoms']} | failed: {r['error']} |" + "  |" * 9)
             continue
         per_atom, per_edge = r["above_idle_gib"] * 2**20 / r["atoms"], r["above_idle_gib"] * 2**20 / r["edges"]
         lines.append(
-            f"| {r['kind']} | {r['atoms']:,} | {r['edges']:,} | {r['graph_s']:.1f} | {r['model_s']:.1f} | "
+            f"| {r['kind']} | {r['atoms']:,} | {r['edges']:,} | {r['graph_s']:.1f} | {r['blocks']} | "
+            f"{r['model_s']:.1f} | {r['block_s']:.2f} | {r['full_model_s']:.1f} | "
             f"{r['peak_gib']:.2f} | {r['above_idle_gib']:.2f} | {per_atom:.1f} | {per_edge:.2f} |"
         )
     for kind in KINDS:
         done = [r for r in rows if r["kind"] == kind and "error" not in r]
         if len(done) > 1:
             lines.append(
-                f"\n{kind}: time ~ atoms^{fitted_exponent(done, 'model_s'):.2f}, "
+                f"\n{kind}: time per block ~ atoms^{fitted_exponent(done, 'block_s'):.2f}, "
                 f"memory above idle ~ atoms^{fitted_exponent(done, 'above_idle_gib'):.2f}"
             )
     return "\n".join(lines)
@@ -119,16 +139,17 @@ def main() -> None:
     parser.add_argument("--conservative", type=int, nargs="*", default=None, metavar="ATOMS")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "ATOMS"), help=argparse.SUPPRESS)
     parser.add_argument("--conservative-one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--layers", type=int, default=None, help="keep only the first LAYERS blocks (docstring)")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one[0], int(args.one[1]), args.conservative_one)))
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.conservative_one, args.layers)))
         return
     if args.conservative is not None:
         sizes = args.conservative or [5000]
-        rows = [run_in_subprocess(kind, n, True) for kind in args.kinds for n in sizes]
+        rows = [run_in_subprocess(kind, n, True, args.layers) for kind in args.kinds for n in sizes]
         print(table(rows, "conservative forces and stress (autograd, float32)"))
         return
-    rows = [run_in_subprocess(kind, n, False) for kind in args.kinds for n in args.sizes]
+    rows = [run_in_subprocess(kind, n, False, args.layers) for kind in args.kinds for n in args.sizes]
     print(table(rows, "inference, direct forces (float32)"))
 
 

@@ -203,7 +203,10 @@ class Potential(nn.Module):
             results["direct_stress"] = self.physical_stress(outputs)
         inputs = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
         if inputs:
-            gradients = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph)
+            if energy.requires_grad:  # unused inputs (a batch without edges) get zero gradients
+                gradients = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph, materialize_grads=True)
+            else:  # nothing to differentiate: no edges and no trainable parameters
+                gradients = [torch.zeros_like(t) for t in inputs]
             if forces:
                 results["forces"] = -gradients[0]
             if stress:
