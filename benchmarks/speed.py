@@ -2,6 +2,7 @@
 
     python -m benchmarks.speed                       # every section; the reference where .refenv exists
     python -m benchmarks.speed --sections inference,training --repeats 3
+    python -m benchmarks.speed --sections compile --cases slab_38,training   # some cases only
 
 Sections:
 - inference: oc20-31M, eval, no autograd, on a 38-atom slab, a batch of 8 slabs and a ~600-atom slab;
@@ -47,6 +48,7 @@ SECTIONS = ("inference", "training", "lmax", "atoms", "flops", "determinism")  #
 # Set once from the command line and used by every measurement.
 OPTIONS: dict = {"device": "cpu", "precision": "fp32", "reference_python": None, "clock": "wall", "threads": 0}
 INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
+CASES = (*INFERENCE_CASES, "training")  # --cases: the inference cases and the training step
 # The reference's standard path needs > 24 GB at ~600 atoms; it is not run there.
 REFERENCE_STANDARD_SKIPS = {"slab_600"}
 
@@ -282,7 +284,7 @@ def section_inference(repeats: int, checkpoint: str | None) -> None:
         "| ref no-grad RSS GiB | memory vs ref | vs no-grad |"
     )
     print("| --- " * 12 + "|")
-    for case in INFERENCE_CASES:
+    for case in selected(INFERENCE_CASES):
         atoms = sum(map(len, atoms_for(case)))
         ours = measure(sys.executable, "eqv2", case, "inference", repeats, checkpoint)
         theirs = theirs_nograd = {}
@@ -318,6 +320,18 @@ def section_training(repeats: int, checkpoint: str | None) -> None:
     )
 
 
+def selected(cases: tuple[str, ...]) -> list[str]:
+    """The ``cases`` that ``--cases`` asks for."""
+    return [case for case in cases if case in OPTIONS["cases"]]
+
+
+def inference_and_training_cases() -> list[tuple[str, str]]:
+    """(case, mode) of the selected inference cases and, if selected, the training step on batch_8."""
+    return [(case, "inference") for case in selected(INFERENCE_CASES)] + [
+        ("batch_8", "training") for _ in selected(("training",))
+    ]
+
+
 def section_bf16(repeats: int, checkpoint: str | None) -> None:
     print("\n### Opt-in bf16 mode: eqv2 under bf16 autocast against the reference in float32 and in bf16\n")
     print(
@@ -325,7 +339,7 @@ def section_bf16(repeats: int, checkpoint: str | None) -> None:
         "| ref fp32 RSS GiB | memory vs ref fp32 |"
     )
     print("| --- " * 9 + "|")
-    for case, mode in [(case, "inference") for case in INFERENCE_CASES] + [("batch_8", "training")]:
+    for case, mode in inference_and_training_cases():
         ours = measure(sys.executable, "eqv2", case, mode, repeats, checkpoint, precision="bf16")
         theirs = theirs_bf16 = {}
         if checkpoint:
@@ -349,9 +363,8 @@ def section_compile(repeats: int, checkpoint: str | None) -> None:
         "| compiled vs ref no-grad fp32 | compiled RSS GiB |"
     )
     print("| --- " * 9 + "|")
-    cases = [(case, "inference") for case in INFERENCE_CASES] + [("batch_8", "training")]
     for precision in ("fp32", "bf16"):
-        for case, mode in cases:
+        for case, mode in inference_and_training_cases():
             eager = measure(sys.executable, "eqv2", case, mode, repeats, checkpoint, precision=precision)
             compiled = measure(
                 sys.executable, "eqv2", case, mode, repeats, checkpoint, precision=precision, compile=True
@@ -475,6 +488,9 @@ def main() -> None:
         subparser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"of the inference, training, bf16 and compile sections: {CASES}"
+    )
     args = parser.parse_args()
     OPTIONS.update(clock=args.clock, threads=args.threads)
     if args.threads:
@@ -483,13 +499,15 @@ def main() -> None:
         run_one(args)
         return
     sections = args.sections.split(",")
-    OPTIONS.update(device=args.device, precision=args.precision, reference_python=reference_python())
+    OPTIONS.update(
+        device=args.device, precision=args.precision, reference_python=reference_python(), cases=args.cases.split(",")
+    )
     print(
         f"{date.today()}, {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, device {args.device}, {args.precision}, median of {args.repeats}; "
         f"reference: {'yes' if OPTIONS['reference_python'] else 'not importable'}; command: python -m benchmarks.speed "
         f"--sections {args.sections} --repeats {args.repeats} --device {args.device} --precision {args.precision} "
-        f"--clock {args.clock} --threads {args.threads}"
+        f"--clock {args.clock} --threads {args.threads} --cases {args.cases}"
     )
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = (
@@ -497,7 +515,7 @@ def main() -> None:
         )
         if "inference" in sections:
             section_inference(args.repeats, checkpoint)
-        if "training" in sections:
+        if "training" in sections and selected(("training",)):
             section_training(args.repeats, checkpoint)
         if "bf16" in sections:
             section_bf16(args.repeats, checkpoint)
