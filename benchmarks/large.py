@@ -13,9 +13,9 @@ graph and model seconds, peak RSS, the RSS above the idle model, that per atom a
 the exponents of time and memory fitted against the number of atoms.
 
 Each transformer block is timed on its own. With ``--layers K`` the network keeps only the first K of
-the preset's 12 blocks: peak memory is that of the whole network (at inference a block's tensors are
+the preset's 8 blocks: peak memory is that of the whole network (at inference a block's tensors are
 freed before the next block runs, so the peak does not grow with the number of blocks), and the
-"12 blocks s" column adds the measured mean block time for each block left out, an estimate for
+"all blocks s" column adds the measured mean block time for each block left out, an estimate for
 sizes whose full run takes too long.
 """
 
@@ -108,7 +108,7 @@ def table(rows: list[dict], title: str) -> str:
     lines = [
         f"### {title}",
         "",
-        "| structure | atoms | edges | graph s | blocks run | model s | s per block | 12 blocks s | peak RSS GiB "
+        "| structure | atoms | edges | graph s | blocks run | model s | s per block | all blocks s | peak RSS GiB "
         "| above idle GiB | KiB/atom | KiB/edge |",
         "| --- " * 12 + "|",
     ]

@@ -1,9 +1,10 @@
 """torch.compile for eqv2 networks (opt-in): the dense per-edge and per-node parts, dynamic shapes.
 
 `compile_network` compiles, in place, each attention's per-edge computation (`edge_values`: gather,
-rotation, SO(2) convolutions, activation, logits), each feed-forward network and each norm, with
-``dynamic=True``, so that a new number of atoms or edges reuses the compiled code instead of
-compiling again. The chunk loop, softmax and scatter sums stay in eager mode. The first call compiles
+rotation, SO(2) convolutions, activation, logits), each feed-forward network's computation on a group
+of nodes (`nodes_forward`) and each norm, with ``dynamic=True``, so that a new number of atoms or
+edges reuses the compiled code instead of compiling again. The edge and node chunk loops, softmax
+and scatter sums stay in eager mode. The first call compiles
 (tens of seconds on a CPU); outputs equal eager mode to float32 round-off. Double backward through
 compiled code is not supported by PyTorch, so training with conservative forces cannot use it.
 """
@@ -24,8 +25,10 @@ def compile_network(model: EquiformerV2, **options: Any) -> None:
     attentions += [head for head in (model.force_head, model.force_denoising_head) if head is not None]
     for attention in attentions:
         attention.edge_values = torch.compile(attention.edge_values, **options)
-    modules = [model.energy_head, model.final_norm]
+    for feed_forward in [model.energy_head] + [block.ffn for block in model.blocks]:
+        feed_forward.nodes_forward = torch.compile(feed_forward.nodes_forward, **options)
+    norms = [model.final_norm]
     for block in model.blocks:
-        modules += [block.ffn, block.attention_norm, block.ffn_norm]
-    for module in modules:
-        module.compile(**options)
+        norms += [block.attention_norm, block.ffn_norm]
+    for norm in norms:
+        norm.compile(**options)

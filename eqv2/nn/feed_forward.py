@@ -9,6 +9,11 @@ from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS
 from eqv2.nn.linear import SO3Linear
 from eqv2.so3.layout import CoefficientLayout
 
+# Values of the hidden [n, K, H] tensor per group of nodes at inference, by device: the hidden
+# tensors (H is often 4x the node channels) then never exist for all nodes at once. Under autograd
+# the nodes are one group (backward keeps the hidden tensors anyway).
+NODE_CHUNK_VALUES = {"cpu": 2**24, "cuda": 2**28}
+
 
 class FeedForward(nn.Module):
     """SO3 linear -> activation -> SO3 linear.
@@ -33,6 +38,7 @@ class FeedForward(nn.Module):
         self.use_gate_act = use_gate_act
         self.use_grid_mlp = use_grid_mlp
         self.use_sep_s2_act = use_sep_s2_act
+        self.hidden_channels = hidden_channels
         self.linear_in = SO3Linear(in_channels, hidden_channels, lmax)
         self.gating = self.scalar_mlp = self.grid_mlp = self.activation = None
         self.grid = grid
@@ -57,6 +63,21 @@ class FeedForward(nn.Module):
         self.linear_out = SO3Linear(hidden_channels, out_channels, lmax)
 
     def forward(self, x: Tensor) -> Tensor:
+        """[N, K, C_in] -> [N, K, C_out]; at inference in groups of nodes (`NODE_CHUNK_VALUES`)."""
+        budget = NODE_CHUNK_VALUES.get(x.device.type, NODE_CHUNK_VALUES["cpu"])
+        rows = max(1, budget // (x.shape[1] * self.hidden_channels))
+        if torch.is_grad_enabled() or x.shape[0] <= rows:
+            return self.nodes_forward(x)
+        out = None
+        for start in range(0, x.shape[0], rows):
+            piece = self.nodes_forward(x[start : start + rows])
+            if out is None:
+                out = piece.new_empty((x.shape[0],) + piece.shape[1:])
+            out[start : start + rows] = piece
+        return out
+
+    def nodes_forward(self, x: Tensor) -> Tensor:
+        """The network on all rows of ``x`` [n, K, C_in] at once."""
         scalars = x[:, 0]  # [N, C]
         hidden = self.linear_in(x)
         if self.grid_mlp is not None:
