@@ -16,7 +16,8 @@ Sections:
   batches packed by edges (the default budget) against the old fixed counts (predict: 8 structures
   per call; relax: every structure in one batch).
 - rss: `eqv2 predict` (tiny model) on files of 1,000 and 20,000 small molecules-in-a-box, each in
-  its own process; peak RSS and its growth per structure.
+  its own process; peak RSS and its growth per structure, and the current RSS of the largest run at
+  each tenth of its time (whether it levels off or keeps growing).
 """
 
 from __future__ import annotations
@@ -191,14 +192,34 @@ def rss_section(counts: list[int]) -> None:
     first, last = counts[0], counts[-1]
     growth = (peaks[last]["peak"] - peaks[first]["peak"]) / (last - first)
     print(f"growth: {growth:.0f} bytes per structure from {first} to {last}")
+    samples = peaks[last]["samples"]
+    tenths = [samples[min(len(samples) - 1, len(samples) * k // 10)] for k in range(1, 11)] if samples else []
+    print(f"current RSS (MB) of the {last}-structure run at each tenth of its time: {tenths}")
+
+
+def current_rss_mb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS"))
 
 
 def rss_probe(checkpoint: str, path: str, output: str) -> dict:
+    """Peak RSS of one `eqv2 predict`, and its current RSS sampled every second (MB)."""
+    import threading
+
     from eqv2.cli import main
 
+    samples, done = [], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            samples.append(current_rss_mb())
+
+    threading.Thread(target=sample, daemon=True).start()
     start = time.perf_counter()
     main(["predict", checkpoint, path, "-o", output, "--max-atoms", "2000"])
-    return {"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "seconds": time.perf_counter() - start}
+    done.set()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"peak": peak, "seconds": time.perf_counter() - start, "samples": samples}
 
 
 def main() -> None:
