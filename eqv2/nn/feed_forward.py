@@ -9,9 +9,9 @@ from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS
 from eqv2.nn.linear import SO3Linear
 from eqv2.so3.layout import CoefficientLayout
 
-# Values of the hidden [n, K, H] tensor per group of nodes at inference, by device: the hidden
-# tensors (H is often 4x the node channels) then never exist for all nodes at once. Under autograd
-# the nodes are one group (backward keeps the hidden tensors anyway).
+# Values of the hidden [n, K, H] tensor per group of nodes at inference, by device: the network's
+# temporaries (hidden coefficients, gates, activation outputs) then never exist for all nodes at
+# once. Under autograd the nodes are one group (backward keeps them anyway).
 NODE_CHUNK_VALUES = {"cpu": 2**24, "cuda": 2**28}
 
 
