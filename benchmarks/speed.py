@@ -327,9 +327,8 @@ def selected(cases: tuple[str, ...]) -> list[str]:
 
 def inference_and_training_cases() -> list[tuple[str, str]]:
     """(case, mode) of the selected inference cases and, if selected, the training step on batch_8."""
-    return [(case, "inference") for case in selected(INFERENCE_CASES)] + [
-        ("batch_8", "training") for _ in selected(("training",))
-    ]
+    training = [("batch_8", "training")] if "training" in OPTIONS["cases"] else []
+    return [(case, "inference") for case in selected(INFERENCE_CASES)] + training
 
 
 def section_bf16(repeats: int, checkpoint: str | None) -> None:
@@ -515,7 +514,7 @@ def main() -> None:
         )
         if "inference" in sections:
             section_inference(args.repeats, checkpoint)
-        if "training" in sections and selected(("training",)):
+        if "training" in sections and "training" in OPTIONS["cases"]:
             section_training(args.repeats, checkpoint)
         if "bf16" in sections:
             section_bf16(args.repeats, checkpoint)
