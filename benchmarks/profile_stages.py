@@ -1,12 +1,16 @@
 """Where the time of an oc20-31M forward goes, by stage (eqv2, CPU, one thread, CPU seconds).
 
-    python -m benchmarks.profile_stages [--case slab_38|batch_8] [--repeats 2]
+    python -m benchmarks.profile_stages [--case slab_38|batch_8] [--repeats 2] [--roofline]
 
 Each stage's methods are wrapped with a CPU-time counter (process time on one thread, which other
 processes on the machine disturb less than wall time). Stages nest: "attention" contains the
 rotations, SO(2) maps, S2 activations on edges, softmax and scatter; "SO(2) maps" contains the
 radial MLPs of the convolutions; "S2 grids" counts every grid projection (attention activations on
 edges and the grid MLP of the feed-forward networks on nodes).
+
+With --roofline each stage's floating-point operations are counted too (`FlopCounterMode`, in a
+pass of their own: matmuls only, as PyTorch counts them), and its rate is compared with a dense
+2048^3 float32 matmul on the same thread: the fraction of the matmul rate that the stage reaches.
 """
 
 from __future__ import annotations
@@ -36,11 +40,21 @@ STAGES = [
     ("model forward", "eqv2.model", "EquiformerV2", "forward"),
 ]
 SECONDS: dict[str, float] = collections.defaultdict(float)
+FLOPS: dict[str, int] = collections.defaultdict(int)
+COUNTING = {"flops": False}
 
 
 def timed(label: str, function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        if COUNTING["flops"]:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            counter = FlopCounterMode(display=False)
+            with counter:
+                result = function(*args, **kwargs)
+            FLOPS[label] += counter.get_total_flops()
+            return result
         start = time.process_time()
         result = function(*args, **kwargs)
         SECONDS[label] += time.process_time() - start
@@ -73,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", default="slab_38")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--roofline", action="store_true", help="count FLOPs per stage, compare with a matmul")
     args = parser.parse_args()
     torch.set_num_threads(1)
     labels = instrument()
@@ -89,11 +104,40 @@ def main() -> None:
         SECONDS.clear()
         for _ in range(args.repeats):
             potential.model(potential.collate(structures))
-    print(f"| stage ({args.case}, one thread) | CPU s per forward |")
-    print("| --- | --- |")
+        if args.roofline:
+            COUNTING["flops"] = True
+            potential.model(potential.collate(structures))
+            COUNTING["flops"] = False
+    if not args.roofline:
+        print(f"| stage ({args.case}, one thread) | CPU s per forward |")
+        print("| --- | --- |")
+        for label in labels:
+            if label in SECONDS:
+                print(f"| {label} | {SECONDS[label] / args.repeats:.3f} |")
+        return
+    matmul_rate = dense_matmul_rate()
+    print(f"Dense float32 matmul (2048^3, one thread): {matmul_rate / 1e9:.1f} GFLOP/s\n")
+    print(f"| stage ({args.case}, one thread) | CPU s per forward | GFLOP | GFLOP/s | fraction of matmul rate |")
+    print("| --- | --- | --- | --- | --- |")
     for label in labels:
         if label in SECONDS:
-            print(f"| {label} | {SECONDS[label] / args.repeats:.3f} |")
+            seconds = SECONDS[label] / args.repeats
+            rate = FLOPS[label] / seconds
+            print(
+                f"| {label} | {seconds:.3f} | {FLOPS[label] / 1e9:.2f} | {rate / 1e9:.1f} | {rate / matmul_rate:.2f} |"
+            )
+
+
+def dense_matmul_rate(size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a [size, size] @ [size, size] float32 matmul (median of ``repeats``, process time)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    seconds = []
+    for _ in range(repeats):
+        start = time.process_time()
+        a @ b
+        seconds.append(time.process_time() - start)
+    return 2 * size**3 / sorted(seconds)[repeats // 2]
 
 
 if __name__ == "__main__":

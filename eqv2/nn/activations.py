@@ -97,14 +97,23 @@ def silu_of_grid_values(values: Tensor) -> Tensor:
 
 
 class S2Activation(nn.Module):
-    """from_grid(SiLU(to_grid(x))): [Z, R, C] -> [Z, R, C]."""
+    """from_grid(SiLU(to_grid(x))): [Z, R, C] -> [Z, R, C].
+
+    Under autocast it runs in float32 and returns float32: its products have inner dimensions of 5
+    to 19, which leave reduced-precision matrix units idle (bf16 was slower than float32 on CPUs with
+    and without AMX), and SiLU of bf16 values converts them to float32 and back.
+    """
 
     def __init__(self, grid: S2Grid) -> None:
         super().__init__()
         self.grid = grid
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.grid.apply(x, silu_of_grid_values)
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return self.grid.apply(x, silu_of_grid_values)
+        with torch.autocast(device, enabled=False):
+            return self.grid.apply(x.float(), silu_of_grid_values)
 
 
 class SeparableS2Activation(nn.Module):

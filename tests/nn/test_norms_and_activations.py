@@ -73,3 +73,12 @@ def test_s2_activation_overwrites_grid_values_only_without_autograd():
         without_autograd = activation(x)
     assert torch.equal(with_autograd.detach(), without_autograd)
     assert torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+
+
+def test_s2_activation_under_autocast_runs_in_float32():
+    activation = S2Activation(S2Grid(LMAX, LMAX, 10, 10))
+    x = torch.randn(6, (LMAX + 1) ** 2, 4).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = activation(x)
+    assert low.dtype == torch.float32
+    assert torch.equal(low, activation(x.float()))
