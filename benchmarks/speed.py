@@ -428,6 +428,9 @@ def section_atoms(repeats: int) -> None:
 def section_flops(repeats: int) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
+    from eqv2.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()  # as in the other sections' measurement processes
     device = OPTIONS["device"]
     step = eqv2_step(None, "slab_38", "inference", {}, device)
     counter = FlopCounterMode(display=False)
