@@ -8,6 +8,11 @@ neighbour cap k. The structure goes through the reference's `AtomsToGraphs` (as 
 does) and `radius_graph_pbc` with ``enforce_max_neighbors_strictly=True``, one structure at a time.
 Edges are recorded as (source j, target i, edge vector r_j + n @ cell - r_i in Å, rounded to 1e-4),
 which does not depend on how the reference wrapped the positions.
+
+The reference's pick among equidistant neighbours follows the rounding of its float32 ``bmm``, which
+differs between CPUs; the tests assume the fixture's CPU rounds it like the plain sum of products
+(`plain_bmm` in tests/test_graph_reference_strict.py). On a CPU that does not (with fused
+multiply-adds), record with ``torch.bmm`` replaced by that function.
 """
 
 import json

@@ -1,4 +1,9 @@
-"""Two CPU processes under torchrun: the merged output equals one process's, also after one rank is killed."""
+"""Two CPU processes under torchrun: the merged output equals one process's, also after one rank is killed.
+
+Each torchrun worker runs one thread (OMP_NUM_THREADS=1), and so does the one-process run it is compared
+with: results are bitwise equal for the same thread count, while another thread count may change the
+last bits (matmul kernels split their sums by thread).
+"""
 
 import os
 import signal
@@ -6,6 +11,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
+import torch
 
 from eqv2.cli import main
 from eqv2.screening.records import scan_records
@@ -17,6 +25,15 @@ def torchrun(*arguments) -> subprocess.Popen:
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [*TORCHRUN, *map(str, arguments)]
     return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The one-process runs of these tests use one thread, as each torchrun worker does."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def worker(parent: int, rank: int) -> int | None:
