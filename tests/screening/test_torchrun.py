@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from eqv2.cli import main
 from eqv2.screening.records import scan_records
@@ -27,13 +26,7 @@ def torchrun(*arguments) -> subprocess.Popen:
     return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The one-process runs of these tests use one thread, as each torchrun worker does."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def worker(parent: int, rank: int) -> int | None:

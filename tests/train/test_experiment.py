@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from eqv2.cli import main as cli_main
@@ -19,14 +18,7 @@ from eqv2.experiment import runs as experiment_runs
 from eqv2.train import ConfigError, config_from_dict, train
 from eqv2.train.setup import training_subset
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and the machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def base_config(make_config, emt_data) -> dict:

@@ -38,8 +38,8 @@ def test_stress_loss_counts_only_labelled_structures_and_stays_finite(mixed_stre
     assert float(unlabelled.count) == 0 and float(unlabelled.total) == 0
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_training_with_stress_on_a_mixed_dataset(mixed_stress_data, make_config, tmp_path):
-    torch.set_num_threads(1)
     config = make_config(loss={"stress_coefficient": 10.0}, optim={"max_steps": 4, "batch_size": 4})
     config["data"] = {"train": str(mixed_stress_data["train"]), "val": str(mixed_stress_data["val"])}
     row = train(config_from_dict(config), tmp_path / "run")

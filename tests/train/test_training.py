@@ -20,14 +20,7 @@ from eqv2.checkpoint import read_checkpoint_file, save_atomically
 from eqv2.cli import main as cli_main
 from eqv2.train import config_from_dict, train
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and the machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rows(run_dir: Path) -> list[dict[str, float]]:
