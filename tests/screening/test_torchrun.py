@@ -17,6 +17,9 @@ import pytest
 from eqv2.cli import main
 from eqv2.screening.records import scan_records
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "eqv2"]
 
 
@@ -24,9 +27,6 @@ def torchrun(*arguments) -> subprocess.Popen:
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [*TORCHRUN, *map(str, arguments)]
     return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def worker(parent: int, rank: int) -> int | None:
