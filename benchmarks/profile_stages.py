@@ -91,14 +91,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     labels = instrument()
-    from benchmarks.speed import atoms_for
+    from benchmarks import speed
     from eqv2.batch import Structure
     from eqv2.model import EquiformerV2
     from eqv2.potential import Potential
 
     torch.manual_seed(0)
     potential = Potential(EquiformerV2.from_preset("oc20-31M").eval())
-    structures = [Structure.from_atoms(a) for a in atoms_for(args.case)]
+    structures = [Structure.from_atoms(a) for a in speed.atoms_for(args.case)]
     with torch.no_grad():
         potential.model(potential.collate(structures))
         SECONDS.clear()
@@ -108,36 +108,23 @@ def main() -> None:
             COUNTING["flops"] = True
             potential.model(potential.collate(structures))
             COUNTING["flops"] = False
-    if not args.roofline:
-        print(f"| stage ({args.case}, one thread) | CPU s per forward |")
-        print("| --- | --- |")
-        for label in labels:
-            if label in SECONDS:
-                print(f"| {label} | {SECONDS[label] / args.repeats:.3f} |")
-        return
-    matmul_rate = dense_matmul_rate()
-    print(f"Dense float32 matmul (2048^3, one thread): {matmul_rate / 1e9:.1f} GFLOP/s\n")
-    print(f"| stage ({args.case}, one thread) | CPU s per forward | GFLOP | GFLOP/s | fraction of matmul rate |")
-    print("| --- | --- | --- | --- | --- |")
+    columns = ["CPU s per forward"]
+    if args.roofline:
+        speed.OPTIONS["clock"] = "process"  # as the stages are timed
+        _, matmul_rate = speed.dense_matmul_rate()
+        print(f"Dense float32 matmul (2048^3, one thread): {matmul_rate / 1e9:.1f} GFLOP/s\n")
+        columns += ["GFLOP", "GFLOP/s", "fraction of matmul rate"]
+    print(f"| stage ({args.case}, one thread) | " + " | ".join(columns) + " |")
+    print("| --- " * (len(columns) + 1) + "|")
     for label in labels:
-        if label in SECONDS:
-            seconds = SECONDS[label] / args.repeats
+        if label not in SECONDS:
+            continue
+        seconds = SECONDS[label] / args.repeats
+        cells = [f"{seconds:.3f}"]
+        if args.roofline:
             rate = FLOPS[label] / seconds
-            print(
-                f"| {label} | {seconds:.3f} | {FLOPS[label] / 1e9:.2f} | {rate / 1e9:.1f} | {rate / matmul_rate:.2f} |"
-            )
-
-
-def dense_matmul_rate(size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a [size, size] @ [size, size] float32 matmul (median of ``repeats``, process time)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    seconds = []
-    for _ in range(repeats):
-        start = time.process_time()
-        a @ b
-        seconds.append(time.process_time() - start)
-    return 2 * size**3 / sorted(seconds)[repeats // 2]
+            cells += [f"{FLOPS[label] / 1e9:.2f}", f"{rate / 1e9:.1f}", f"{rate / matmul_rate:.2f}"]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

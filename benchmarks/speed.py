@@ -425,6 +425,14 @@ def section_atoms(repeats: int) -> None:
     print(f"\nFitted exponent of time against atoms (from the second size on): {exponent:.2f}")
 
 
+def dense_matmul_rate(device: str = "cpu") -> tuple[int, float]:
+    """(size, FLOP/s) of a dense float32 [size, size] @ [size, size] matmul, size 2048 on CPUs and 8192
+    on GPUs (median of 5 by `median_seconds`, so on OPTIONS["clock"])."""
+    size = 2048 if device == "cpu" else 8192
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    return size, 2 * size**3 / median_seconds(lambda: a @ b, 5, device)
+
+
 def section_flops(repeats: int) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -438,9 +446,7 @@ def section_flops(repeats: int) -> None:
         step()
     flops = counter.get_total_flops()
     seconds = median_seconds(step, repeats, device)
-    size = 2048 if device == "cpu" else 8192
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    matmul_flops = 2 * size**3 / median_seconds(lambda: a @ b, 5, device)
+    size, matmul_flops = dense_matmul_rate(device)
     achieved = flops / seconds
     print("\n### Achieved FLOP/s (oc20-31M forward, 38-atom slab, eqv2)\n")
     print(
