@@ -23,12 +23,12 @@ def slab(seed: int, adsorbate: str | None = "O", repeat: int = 1) -> "ase.Atoms"
     return atoms
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def make_slab():
     return slab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def checkpoint(tmp_path_factory) -> str:
     network = tiny_potential(dtype=torch.float32, **GATE_MODEL).model
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
@@ -36,7 +36,7 @@ def checkpoint(tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def slabs_file(tmp_path_factory) -> str:
     """12 slabs of 13 to 25 atoms."""
     rng = np.random.default_rng(0)

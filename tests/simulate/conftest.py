@@ -28,17 +28,17 @@ def slab_with_adsorbate(seed: int, adsorbate: str = "O") -> Atoms:
     return slab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def potential() -> Potential:
     return gentle_potential()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def strong_potential() -> Potential:
     return gentle_potential(scale=10.0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def slabs() -> list[Atoms]:
     return [slab_with_adsorbate(seed) for seed in range(3)] + [slab_with_adsorbate(9, "OH")]
 
@@ -50,7 +50,7 @@ def bulk_cu() -> Atoms:
     return atoms
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def checkpoint(tmp_path_factory, potential) -> str:
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     eqv2.save(potential, path)

@@ -51,7 +51,7 @@ def emt_clusters(count: int, seed: int) -> list[Atoms]:
     return images
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def emt_data(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("emt_clusters")
     paths = {}
@@ -85,7 +85,7 @@ def without_cell(atoms: Atoms) -> Atoms:
     return copy
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mixed_stress_data(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("mixed_stress")
     clusters = emt_clusters(6, 3)
@@ -101,7 +101,7 @@ def mixed_stress_data(tmp_path_factory) -> dict:
     return paths
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def make_config(emt_data):
     """``make_config(**sections)``: a tiny config dict on the cluster data (see `tiny_config`)."""
     return lambda **sections: tiny_config(emt_data, **sections)
