@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 def train_runs(sweep: Sweep, runs: list[Run], selected: list[Run], out: Path, command: str) -> None:
     """Train the selected runs that are not finished, in order; a run locked by another process is put off to
     the end and then waited for. The report is rewritten after each run."""
-    from eqv2.experiment import link, write_report
+    from eqv2.experiment import finished_dir, link, state, write_report
 
     put_off = []
     for number, run in enumerate(selected, start=1):
@@ -94,19 +94,21 @@ def train_runs(sweep: Sweep, runs: list[Run], selected: list[Run], out: Path, co
         train_one(run, label, wait=True)
         write_report(sweep, runs, out, command)
     for run in selected:
-        if (run.run_dir / "done.json").is_file():
-            link(run.view, run.run_dir)
+        if state(run) == "done":
+            link(run.view, finished_dir(run))
 
 
 def train_one(run: Run, label: str, wait: bool) -> bool:
     """Train or resume the run under its lock unless it is finished; False when the lock is taken (no wait)."""
-    from eqv2.experiment import claimed, execute, link, state
+    from eqv2.experiment import archive, claimed, execute, finished_dir, link, state
 
     with claimed(run.run_dir, wait) as ours:
         if not ours:
             return False
         if state(run) == "done":
-            link(run.view, run.run_dir)
+            if not (run.results_dir / "done.json").is_file():
+                archive(run.run_dir, run.results_dir)
+            link(run.view, finished_dir(run))
             print(f"{label}: finished before ({run.run_dir}), skipped", file=sys.stderr)
             return True
         print(f"{label}: {'resuming' if state(run) == 'resume' else 'training'} in {run.run_dir}", file=sys.stderr)

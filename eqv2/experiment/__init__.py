@@ -3,13 +3,14 @@
 load_sweep(path) -> Sweep                   the sweep YAML, checked key by key
 plan_runs(sweep, out, store) -> list[Run]   every variant x seed with its checked config, key and run directory
 claimed(run_dir, wait)                      the run's lock (several processes can work through one sweep)
-execute(run) -> dict                        train or resume one run in this process; writes its done.json
+execute(run) -> dict                        train or resume one run in this process; writes its done.json and
+                                            archives its small files in <store>/../results/<key> (committed)
 write_report(sweep, runs, out, command)     REPORT.md and its plots, with paired differences and verdicts
 """
 
 from eqv2.experiment.report import write_report
-from eqv2.experiment.runs import execute, state
-from eqv2.experiment.store import claimed, link, run_key
+from eqv2.experiment.runs import execute, finished_dir, state
+from eqv2.experiment.store import archive, claimed, link, run_key
 from eqv2.experiment.sweep import Comparison, Run, Sweep, Variant, load_sweep, plan_runs, select_runs
 
 __all__ = [
@@ -17,8 +18,10 @@ __all__ = [
     "Run",
     "Sweep",
     "Variant",
+    "archive",
     "claimed",
     "execute",
+    "finished_dir",
     "link",
     "load_sweep",
     "plan_runs",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eqv2.experiment import plots
-from eqv2.experiment.runs import DONE, state
+from eqv2.experiment.runs import DONE, finished_dir, state
 from eqv2.experiment.statistics import (
     Estimate,
     loglog_slope,
@@ -63,9 +63,10 @@ def collect(runs: list[Run]) -> list[RunResult]:
     for run in runs:
         if state(run) != "done":
             continue
-        marker = json.loads((run.run_dir / DONE).read_text())
-        values = json.loads((run.run_dir / "test_metrics.json").read_text())
-        values["seconds_per_step"] = seconds_per_step(run.run_dir / "metrics.csv", structures_per_step(run))
+        folder = finished_dir(run)
+        marker = json.loads((folder / DONE).read_text())
+        values = json.loads((folder / "test_metrics.json").read_text())
+        values["seconds_per_step"] = seconds_per_step(folder / "metrics.csv", structures_per_step(run))
         values.update({key: float(marker[key]) for key in ("parameters", "wall_s", "cpu_s", "peak_rss_mib")})
         results.append(RunResult(run, values, marker))
     return results

@@ -1,8 +1,9 @@
 """Running a sweep's runs in this process: skip finished ones, resume interrupted ones, mark each when done.
 
-A run is finished when its directory (in the run store, `eqv2.experiment.store`) holds ``done.json``
-(written here after `eqv2.train.train` returns, next to the ``test_metrics.json`` the trainer writes); a
-directory with ``last.pt`` and no marker is resumed with ``resume=True``; anything else trains from scratch.
+A run is finished when its directory (in the run store, `eqv2.experiment.store`) or its committed results
+folder holds ``done.json`` (written here after `eqv2.train.train` returns, next to the ``test_metrics.json``
+the trainer writes, then archived); a directory with ``last.pt`` and no marker is resumed with
+``resume=True``; anything else trains from scratch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 from eqv2.checkpoint import load, read_checkpoint_file
-from eqv2.experiment.store import link, write_key_file
+from eqv2.experiment.store import archive, link, write_key_file
 from eqv2.experiment.sweep import Run
 from eqv2.train import train
 from eqv2.train.trainer import resolve_device
@@ -32,7 +33,7 @@ STATUS = Path("/proc/self/status")
 
 def state(run: Run) -> str:
     """ "done", "resume" (an interrupted run: last.pt without the marker) or "new"."""
-    if (run.run_dir / DONE).is_file():
+    if (run.run_dir / DONE).is_file() or (run.results_dir / DONE).is_file():
         return "done"
     return "resume" if (run.run_dir / "last.pt").is_file() else "new"
 
@@ -73,7 +74,13 @@ def execute(run: Run) -> dict[str, Any]:
         "machine": machine(device),
     }
     (run.run_dir / DONE).write_text(json.dumps(marker, indent=2))
+    archive(run.run_dir, run.results_dir)
     return marker
+
+
+def finished_dir(run: Run) -> Path:
+    """Where a finished run's files are: its run directory (with checkpoints), else its committed results."""
+    return run.run_dir if (run.run_dir / DONE).is_file() else run.results_dir
 
 
 def trained_steps(checkpoint: Path) -> int:

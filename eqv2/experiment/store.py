@@ -1,11 +1,17 @@
 """Run directories shared between sweeps: one directory per distinct training run, named by a content hash.
 
-A run's key is the SHA-256 of its resolved training config (seed included) and of the contents of its data
-files, so two sweeps that ask for the same training (say the ablation's full EquiformerV2 and the data
+A run's key is the SHA-256 of its resolved training config (seed included) and of its data: a data file with
+a ``manifest.json`` beside it (the built-in dataset: generator, version, size, seed) counts by that manifest
+and its file name, so a dataset regenerated on another machine keeps the keys; any other file by the SHA-256
+of its contents. Two sweeps that ask for the same training (say the ablation's full EquiformerV2 and the data
 efficiency sweep's lmax 2 at the largest size, same seed) train it once, in ``<store>/<key>``; each sweep
 shows it as a symbolic link ``<out>/<variant>/seed<k>``. A changed config or data file gives a new key, so
 stale results are never reused. A lock file ``<store>/<key>.lock`` (``flock``) lets several processes work
 through the same runs: a run that another process is training is left to it.
+
+A finished run's small files (``ARCHIVED_FILES``: resolved config, marker, test metrics, learning curve) are
+copied to ``<results>/<key>`` (`archive`), a folder that is committed: a run found there counts as done on
+any clone, and reports read it; the run store itself (checkpoints) is never committed.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from eqv2.model_config import EquiformerV2Config
 from eqv2.train.config import MODEL_TRAINING_KEYS, ConfigError, TrainConfig, model_options
 
 KEY_FILE = "run_key.json"
+ARCHIVED_FILES = (KEY_FILE, "done.json", "test_metrics.json", "metrics.csv")
+DATA_MANIFEST = "manifest.json"
 _file_digests: dict[tuple[str, int, int], str] = {}
 
 
@@ -65,12 +73,21 @@ def key_inputs(config: TrainConfig) -> dict[str, Any]:
     if not config.model.get("init_from"):
         training = {key: value for key, value in config.model.items() if key in MODEL_TRAINING_KEYS}
         values["model"] = {**training, **EquiformerV2Config.from_dict(model_options(config.model)).to_dict()}
-    digests = {}
+    identities = {}
     for key, path in data_paths(config):
         if not Path(path).exists():
             raise ConfigError(f"{key}: {path} does not exist (relative paths are relative to {Path.cwd()})")
-        digests[path] = file_digest(path)
-    return {"config": values, "data_sha256": digests}
+        identities[path] = data_identity(path)
+    return {"config": values, "data": identities}
+
+
+def data_identity(path: str) -> str | dict[str, Any]:
+    """What identifies a data file in a run key: the generator's manifest beside it and the file's name, or
+    the SHA-256 of its contents when there is no manifest."""
+    manifest = Path(path).parent / DATA_MANIFEST
+    if Path(path).is_file() and manifest.is_file():
+        return {"manifest": json.loads(manifest.read_text()), "file": Path(path).name}
+    return file_digest(path)
 
 
 def run_key(config: TrainConfig) -> str:
@@ -115,3 +132,13 @@ def claimed(run_dir: Path, wait: bool) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def archive(run_dir: Path, results_dir: Path) -> None:
+    """Copy a finished run's small files (`ARCHIVED_FILES`) from ``run_dir`` to ``results_dir`` (each file
+    written to a temporary name, then renamed)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for name in ARCHIVED_FILES:
+        temporary = results_dir / f".{name}.tmp"
+        temporary.write_bytes((run_dir / name).read_bytes())
+        os.replace(temporary, results_dir / name)

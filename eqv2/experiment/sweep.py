@@ -119,6 +119,7 @@ class Run:
     run_dir: Path  # <store>/<key>, shared by every sweep that asks for the same run
     view: Path  # <out>/<variant>/seed<k>, a link to run_dir
     x: float | None  # the value of ``report.x`` in this run's config
+    results_dir: Path  # <store>/../results/<key>: the finished run's small files, committed
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -157,8 +158,8 @@ def load_sweep(path: str | Path) -> Sweep:
 def plan_runs(sweep: Sweep, out: Path, store: Path | None = None) -> list[Run]:
     """Every run of the sweep, seed by seed (all variants at the first seed come first), each config checked.
 
-    ``store`` (default ``<out>/../runs``) holds the run directories; the data files must exist (they are
-    part of each run's key).
+    ``store`` (default ``<out>/../runs``) holds the run directories, ``<store>/../results`` the finished
+    runs' small files; the data files must exist (they are part of each run's key).
     """
     store = store if store is not None else out.parent / "runs"
     if out.resolve() == store.resolve():
@@ -172,7 +173,8 @@ def plan_runs(sweep: Sweep, out: Path, store: Path | None = None) -> list[Run]:
                 key = run_key(config)
             except ConfigError as error:
                 raise ConfigError(f"variant {variant.name!r}: {error}") from None
-            runs.append(Run(variant, seed, config, key, store / key, out / variant.name / f"seed{seed}", x))
+            view = out / variant.name / f"seed{seed}"
+            runs.append(Run(variant, seed, config, key, store / key, view, x, store.parent / "results" / key))
     return runs
 
 

@@ -3,7 +3,7 @@ import torch
 
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation
 from eqv2.nn.graph_ops import softmax_over_targets
-from eqv2.nn.norms import equivariant_norm
+from eqv2.nn.norms import NORM_TYPES, equivariant_norm
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.wigner import wigner_D
 from eqv2.testing import random_rotation
@@ -16,7 +16,7 @@ def rotate(x: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.einsum("ij,njc->nic", d, x)
 
 
-@pytest.mark.parametrize("norm_type", ["layer_norm", "layer_norm_sh", "rms_norm_sh"])
+@pytest.mark.parametrize("norm_type", NORM_TYPES)
 def test_norms_are_equivariant(norm_type):
     norm = equivariant_norm(norm_type, LMAX, 6).double()
     with torch.no_grad():
@@ -24,6 +24,22 @@ def test_norms_are_equivariant(norm_type):
             parameter.add_(torch.randn_like(parameter))
     x = torch.randn(5, (LMAX + 1) ** 2, 6, dtype=torch.float64)
     assert torch.allclose(norm(rotate(x, 1)), rotate(norm(x), 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("lmax", [2, 3])
+def test_floored_separable_norm_does_not_amplify_vanishing_degrees(lmax):
+    """Where all degrees > 0 vanish (a cubic site), a perturbation of them comes out no larger than it went in
+    (the scalars are of order one); the paper's separable norm divides it by sqrt(eps), about 300-fold."""
+    scalars = torch.randn(3, 1, 8, dtype=torch.float64)
+    perturbation = 1e-9 * torch.randn(3, (lmax + 1) ** 2 - 1, 8, dtype=torch.float64)
+    x = torch.cat([scalars, perturbation], dim=1)
+    floored = equivariant_norm("layer_norm_sh_floored", lmax, 8).double()(x)[:, 1:]
+    separable = equivariant_norm("layer_norm_sh", lmax, 8).double()(x)[:, 1:]
+    assert floored.abs().max() < perturbation.abs().max() * 10 < separable.abs().max()
+    plain = equivariant_norm("layer_norm_sh", lmax, 8).double()
+    unfloored_parts = equivariant_norm("layer_norm_sh_floored", lmax, 8).double()
+    big = torch.randn(3, (lmax + 1) ** 2, 8, dtype=torch.float64)
+    assert torch.equal(plain(big)[:, :1], unfloored_parts(big)[:, :1])  # degree 0: the same LayerNorm
 
 
 def test_gate_activation_is_equivariant():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from eqv2.cli import main as cli_main
 from eqv2.commands.experiment import train_one
 from eqv2.experiment import claimed, load_sweep, plan_runs
 from eqv2.experiment import runs as experiment_runs
+from eqv2.experiment.store import ARCHIVED_FILES
 from eqv2.train import ConfigError, config_from_dict, train
 from eqv2.train.setup import training_subset
 
@@ -255,32 +257,62 @@ STUDIES = Path(__file__).parents[2] / "configs" / "experiments"
 
 
 def study(name: str, emt_data) -> tuple:
-    """A study sweep of configs/experiments with its data lines pointed at the test data."""
+    """A study sweep of configs/experiments with its data pointed at the test data."""
     sweep = load_sweep(STUDIES / f"{name}.yaml")
-    data = {"data.train": emt_data["train"], "data.val": emt_data["val"], "data.test": emt_data["val"]}
-    overrides = [
-        f"{o.split('=')[0]}={data[o.split('=')[0]]}" if o.split("=")[0] in data else o for o in sweep.overrides
-    ]
-    return sweep, dataclasses.replace(sweep, overrides=tuple(overrides))
+    data = [f"data.train={emt_data['train']}", f"data.val={emt_data['val']}", f"data.test={emt_data['val']}"]
+    return sweep, dataclasses.replace(sweep, overrides=(*sweep.overrides, *data))
 
 
 def test_the_three_studies_share_a_recipe_and_their_common_runs(emt_data, tmp_path):
     sweeps = {name: study(name, emt_data) for name in ("ablation", "lmax", "data_efficiency")}
-    assert len({original.overrides for original, _ in sweeps.values()}) == 1  # the same data and recipe lines
+    assert all(not original.overrides for original, _ in sweeps.values())  # the recipe alone, in recipe.yaml
     runs = {name: plan_runs(sweep, tmp_path / name, tmp_path / "runs") for name, (_, sweep) in sweeps.items()}
     key = {(name, run.variant.name, run.seed): run.key for name, planned in runs.items() for run in planned}
     for seed in (0, 1, 2):
         assert key[("ablation", "plus_sep_layer_norm", seed)] == key[("lmax", "L2", seed)]
-        assert key[("lmax", "L2", seed)] == key[("data_efficiency", "L2_n2100", seed)]
-        assert key[("lmax", "L4", seed)] == key[("data_efficiency", "L4_n2100", seed)]
-    assert len(set(key.values())) == 3 * (5 + 2 + 6)
-    demo = yaml.safe_load((STUDIES.parent / "demo.yaml").read_text())
+        assert key[("lmax", "L2", seed)] == key[("data_efficiency", "eqv2_n2100", seed)]
+        assert key[("ablation", "escn_baseline", seed)] == key[("data_efficiency", "escn_n2100", seed)]
+    assert len(set(key.values())) == 3 * (6 + 2 + 6)
+    recipe = yaml.safe_load((STUDIES / "recipe.yaml").read_text())
     for planned in runs.values():
         for run in planned:
             config = run.config
-            assert (config.optim.max_steps, config.optim.warmup_steps, config.optim.batch_size) == (1500, 50, 8)
+            assert (config.optim.max_steps, config.optim.warmup_steps, config.optim.batch_size) == (750, 50, 8)
             assert config.model["cutoff_envelope"] and config.model["distance_gaussians"] == 32
             assert config.paired_init and config.bf16 is False and config.seed in (0, 1, 2)
     (ablation_e,) = [r for r in runs["ablation"] if r.variant.name == "plus_sep_layer_norm" and r.seed == 0]
-    resolved = {key: ablation_e.config.model.get(key, value) for key, value in demo["model"].items()}
-    assert resolved == demo["model"]  # (e) is the demo model
+    assert {key: ablation_e.config.model.get(key) for key in recipe["model"]} == recipe["model"]
+    assert recipe["model"]["norm_type"] == "layer_norm_sh"  # the paper's norm, whatever the demo uses
+
+
+def test_finished_runs_are_archived_and_count_as_done_without_the_run_store(swept, tmp_path, monkeypatch):
+    """A clone that has only the committed results folder (no checkpoints) trains nothing and reports them."""
+    path, out, _ = swept
+    sweep = load_sweep(path)
+    runs = plan_runs(sweep, out)
+    for run in runs:
+        assert sorted(p.name for p in run.results_dir.iterdir()) == sorted(ARCHIVED_FILES)
+    clone = tmp_path / "clone"
+    shutil.copytree(out.parent / "results", clone / "results")
+    monkeypatch.setattr(experiment_runs, "train", lambda *args, **kwargs: pytest.fail("trained a finished run"))
+    assert cli_main(["experiment", str(path), "--out", str(clone / "tiny"), "--runs", str(clone / "runs")]) == 0
+    report = (clone / "tiny" / "REPORT.md").read_text()
+    assert all(f"`{run.key}`" in report or run.key in report for run in runs)
+
+
+def test_generated_data_counts_by_its_manifest(make_config, emt_data, tmp_path):
+    """Data with the generator's manifest beside it keys by the manifest, not by the bytes of the files."""
+    folder = tmp_path / "emt"
+    folder.mkdir()
+    for name in ("train", "val"):
+        (folder / f"{name}.extxyz").write_bytes(emt_data[name].read_bytes())
+    (folder / "manifest.json").write_text(json.dumps({"generator": "eqv2 data emt", "n": 3, "seed": 0}))
+    config = base_config(make_config, emt_data)
+    config["data"].update(train=str(folder / "train.extxyz"), val=str(folder / "val.extxyz"),
+                          test=str(folder / "val.extxyz"))
+    path = write_sweep(tmp_path, config, {"seeds": [0], "variants": [{"name": "a"}]})
+    (first,) = plan_runs(load_sweep(path), tmp_path / "out")
+    (folder / "train.extxyz").write_text((folder / "train.extxyz").read_text().replace("energy=", "energy=1", 1))
+    assert plan_runs(load_sweep(path), tmp_path / "out")[0].key == first.key
+    (folder / "manifest.json").write_text(json.dumps({"generator": "eqv2 data emt", "n": 3, "seed": 1}))
+    assert plan_runs(load_sweep(path), tmp_path / "out")[0].key != first.key
