@@ -21,9 +21,21 @@ from eqv2.batch import Structure
 from eqv2.nn.norms import NORM_TYPES
 from eqv2.testing import predict, tiny_potential
 
-DEMO_SIZE = dict(num_layers=3, sphere_channels=32, attn_hidden_channels=32, num_heads=4, attn_alpha_channels=8,
-                 attn_value_channels=8, ffn_hidden_channels=64, edge_channels=32, mmax_list=[2], max_radius=5.0,
-                 max_neighbors=500, cutoff_envelope=True, distance_gaussians=32)
+DEMO_SIZE = dict(
+    num_layers=3,
+    sphere_channels=32,
+    attn_hidden_channels=32,
+    num_heads=4,
+    attn_alpha_channels=8,
+    attn_value_channels=8,
+    ffn_hidden_channels=64,
+    edge_channels=32,
+    mmax_list=[2],
+    max_radius=5.0,
+    max_neighbors=500,
+    cutoff_envelope=True,
+    distance_gaussians=32,
+)
 
 
 def crystals() -> dict[str, Structure]:
@@ -36,13 +48,16 @@ def crystals() -> dict[str, Structure]:
 
 def smoothness(norm_type: str, lmax: int, noise: float, seed: int = 0) -> dict[str, float]:
     """Largest energy jump per atom under ``noise`` Å and largest conservative |F| over the two crystals."""
-    potential = tiny_potential(seed, torch.float64, **DEMO_SIZE, lmax_list=[lmax], norm_type=norm_type,
-                               grid_resolution=2 * lmax + 6)
+    potential = tiny_potential(
+        seed, torch.float64, **DEMO_SIZE, lmax_list=[lmax], norm_type=norm_type, grid_resolution=2 * lmax + 6
+    )
     rng = np.random.default_rng(seed)
     jump, force = 0.0, 0.0
     for structure in crystals().values():
         perfect = predict(potential, structure, forces="conservative")
-        moved = dataclasses.replace(structure, positions=structure.positions + noise * rng.normal(size=structure.positions.shape))
+        moved = dataclasses.replace(
+            structure, positions=structure.positions + noise * rng.normal(size=structure.positions.shape)
+        )
         jump = max(jump, abs(predict(potential, moved)["energy"] - perfect["energy"]) / structure.num_atoms)
         force = max(force, float(np.abs(perfect["forces"]).max()))
     return {"jump": jump, "force": force}

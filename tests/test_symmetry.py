@@ -60,7 +60,9 @@ def test_smooth_norms_are_continuous_at_perfect_crystals(norm_type):
     rng = np.random.default_rng(0)
     for structure in perfect_crystals():
         perfect = predict(potential, structure, forces="conservative")
-        noisy = dataclasses.replace(structure, positions=structure.positions + 1e-8 * rng.normal(size=(structure.num_atoms, 3)))
+        noisy = dataclasses.replace(
+            structure, positions=structure.positions + 1e-8 * rng.normal(size=(structure.num_atoms, 3))
+        )
         assert abs(predict(potential, noisy)["energy"] - perfect["energy"]) / structure.num_atoms < 1e-10
         assert np.abs(perfect["forces"]).max() < 1e-9
 

@@ -308,8 +308,9 @@ def test_generated_data_counts_by_its_manifest(make_config, emt_data, tmp_path):
         (folder / f"{name}.extxyz").write_bytes(emt_data[name].read_bytes())
     (folder / "manifest.json").write_text(json.dumps({"generator": "eqv2 data emt", "n": 3, "seed": 0}))
     config = base_config(make_config, emt_data)
-    config["data"].update(train=str(folder / "train.extxyz"), val=str(folder / "val.extxyz"),
-                          test=str(folder / "val.extxyz"))
+    config["data"].update(
+        train=str(folder / "train.extxyz"), val=str(folder / "val.extxyz"), test=str(folder / "val.extxyz")
+    )
     path = write_sweep(tmp_path, config, {"seeds": [0], "variants": [{"name": "a"}]})
     (first,) = plan_runs(load_sweep(path), tmp_path / "out")
     (folder / "train.extxyz").write_text((folder / "train.extxyz").read_text().replace("energy=", "energy=1", 1))
