@@ -62,33 +62,37 @@ class S2Grid(nn.Module):
         self.num_orders, self.res_beta = 2 * mmax + 1, res_beta
 
     def apply(self, x: Tensor, function: Callable[[Tensor], Tensor]) -> Tensor:
-        """from_grid(function(to_grid(x))) for x [Z, R, C]; ``function`` acts on [z, A*B, C] grid values
-        (pointwise functions only: the points come in (alpha, beta) order).
+        """from_grid(function(to_grid(x))) for x [Z, R, C]; ``function`` acts on [P, C] grid values,
+        one row per grid point of each row of x, in no particular order (pointwise functions, or maps
+        over the channels of each point).
 
         Computed over chunks of rows of x so that the grid values (A*B times larger than x) stay in
         cache and are never all in memory at once; the result is the same as the unchunked formula.
+        Each chunk is laid out [R, z*C] (coefficients first), so each of the four transforms is one
+        matrix product over the whole chunk, not one small product per row of x.
         Under autograd the grid values are recomputed in backward instead of stored (checkpointing).
         """
         to_polar, to_azimuthal = self.to_polar.to(x.dtype), self.to_azimuthal.to(x.dtype)
         from_polar, from_azimuthal = self.from_polar.to(x.dtype), self.from_azimuthal.to(x.dtype)
-        orders, res_beta, channels = self.num_orders, self.res_beta, x.shape[2]
-        grid_points = res_beta * to_azimuthal.shape[0]
+        orders, res_alpha, channels = self.num_orders, to_azimuthal.shape[0], x.shape[2]
+        grid_points = self.res_beta * res_alpha
         chunk = max(1, GRID_CHUNK_VALUES.get(x.device.type, GRID_CHUNK_VALUES["cpu"]) // (grid_points * channels))
 
         def project_apply_back(part: Tensor) -> Tensor:
-            rows = part.shape[0]
-            by_order = torch.matmul(to_polar, part).view(rows, orders, res_beta * channels)  # [z, M, B*C]
-            grid = torch.matmul(to_azimuthal, by_order).view(rows, grid_points, channels)  # [z, A*B, C]
-            values = function(grid).view(rows, to_azimuthal.shape[0], res_beta * channels)  # [z, A, B*C]
-            back = torch.matmul(from_azimuthal, values).view(rows, orders * res_beta, channels)  # [z, M*B, C]
-            return torch.matmul(from_polar, back)
+            rows, coefficients = part.shape[0], part.shape[1]
+            columns = part.transpose(0, 1).reshape(coefficients, rows * channels)  # [R, z*C]
+            by_order = torch.mm(to_polar, columns).view(orders, -1)  # [M, B*z*C]
+            grid = torch.mm(to_azimuthal, by_order)  # [A, B*z*C]
+            values = function(grid.view(-1, channels)).view(res_alpha, -1)  # [A, B*z*C]
+            back = torch.mm(from_azimuthal, values).view(-1, rows * channels)  # [M*B, z*C]
+            return torch.mm(from_polar, back).view(coefficients, rows, channels).transpose(0, 1)  # [z, R, C]
 
         if torch.is_grad_enabled():
             # Keep only the chunk's coefficients for backward; the grid values are recomputed.
             pieces = [checkpoint(project_apply_back, part, use_reentrant=False) for part in x.split(chunk)]
         else:
             pieces = [project_apply_back(part) for part in x.split(chunk)]
-        return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+        return torch.cat(pieces)
 
 
 def silu_of_grid_values(values: Tensor) -> Tensor:
