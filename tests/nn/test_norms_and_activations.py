@@ -83,6 +83,33 @@ def test_grid_apply_in_chunks_with_a_channel_map_equals_the_dense_projections(mo
     assert torch.allclose(gradient, expected, atol=1e-12)
 
 
+def test_grid_silu_gradients_equal_those_of_the_dense_formula(monkeypatch):
+    """`S2Grid.silu` keeps only its input and computes SiLU's derivative on the grid in backward:
+    first and second derivatives equal autograd's through the dense projections (float64, several
+    chunks)."""
+    torch.manual_seed(0)
+    grid = S2Grid(LMAX, 2, 10, 11).double()
+    x = torch.randn(5, CoefficientLayout(LMAX, 2).num_reduced, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn_like(x)
+
+    def dense_silu(x: torch.Tensor) -> torch.Tensor:
+        values = torch.einsum("bai,zic->zbac", grid.to_grid_matrix, x)
+        return torch.einsum("bai,zbac->zic", grid.from_grid_matrix, torch.nn.functional.silu(values))
+
+    def first_and_second_derivatives(silu):
+        (gradient,) = torch.autograd.grad((silu(x) * weights).sum(), x, create_graph=True)
+        (second,) = torch.autograd.grad(gradient.square().sum(), x)
+        return gradient.detach(), second
+
+    expected, expected_second = first_and_second_derivatives(dense_silu)
+    monkeypatch.setitem(activations.GRID_CHUNK_VALUES, "cpu", 2 * 110 * 3)  # two rows per chunk
+    gradient, second = first_and_second_derivatives(grid.silu)
+    assert torch.allclose(gradient, expected, atol=1e-12)
+    assert torch.allclose(second, expected_second, atol=1e-12)
+    with torch.no_grad():
+        assert torch.allclose(grid.silu_gradient(x, weights), expected, atol=1e-12)
+
+
 def test_s2_activation_overwrites_grid_values_only_without_autograd():
     activation = S2Activation(S2Grid(LMAX, LMAX, 10, 10)).double()
     x = torch.randn(5, (LMAX + 1) ** 2, 3, dtype=torch.float64, requires_grad=True)
