@@ -59,41 +59,98 @@ class S2Grid(nn.Module):
         self.register_buffer("to_azimuthal", to_azimuthal, persistent=False)  # [A, M]
         self.register_buffer("from_azimuthal", from_azimuthal.transpose(0, 1).contiguous(), persistent=False)
         self.register_buffer("from_polar", from_polar.flatten(0, 1).transpose(0, 1).contiguous(), persistent=False)
-        self.num_orders, self.res_beta = 2 * mmax + 1, res_beta
+        self.res_beta = res_beta
+
+    def chunk_rows(self, x: Tensor) -> int:
+        """Rows of x [Z, R, C] per chunk: about `GRID_CHUNK_VALUES` grid values."""
+        grid_points = self.res_beta * self.to_azimuthal.shape[0]
+        return max(1, GRID_CHUNK_VALUES.get(x.device.type, GRID_CHUNK_VALUES["cpu"]) // (grid_points * x.shape[2]))
 
     def apply(self, x: Tensor, function: Callable[[Tensor], Tensor]) -> Tensor:
-        """from_grid(function(to_grid(x))) for x [Z, R, C]; ``function`` acts on [z, A*B, C] grid values
-        (pointwise functions only: the points come in (alpha, beta) order).
+        """from_grid(function(to_grid(x))) for x [Z, R, C]; ``function`` acts on [P, C] grid values,
+        one row per grid point of each row of x, in no particular order (pointwise functions, or maps
+        over the channels of each point).
 
         Computed over chunks of rows of x so that the grid values (A*B times larger than x) stay in
         cache and are never all in memory at once; the result is the same as the unchunked formula.
+        Each chunk is laid out [R, z*C] (coefficients first), so each of the four transforms is one
+        matrix product over the whole chunk, not one small product per row of x.
         Under autograd the grid values are recomputed in backward instead of stored (checkpointing).
         """
         to_polar, to_azimuthal = self.to_polar.to(x.dtype), self.to_azimuthal.to(x.dtype)
         from_polar, from_azimuthal = self.from_polar.to(x.dtype), self.from_azimuthal.to(x.dtype)
-        orders, res_beta, channels = self.num_orders, self.res_beta, x.shape[2]
-        grid_points = res_beta * to_azimuthal.shape[0]
-        chunk = max(1, GRID_CHUNK_VALUES.get(x.device.type, GRID_CHUNK_VALUES["cpu"]) // (grid_points * channels))
+        channels = x.shape[2]
 
         def project_apply_back(part: Tensor) -> Tensor:
-            rows = part.shape[0]
-            by_order = torch.matmul(to_polar, part).view(rows, orders, res_beta * channels)  # [z, M, B*C]
-            grid = torch.matmul(to_azimuthal, by_order).view(rows, grid_points, channels)  # [z, A*B, C]
-            values = function(grid).view(rows, to_azimuthal.shape[0], res_beta * channels)  # [z, A, B*C]
-            back = torch.matmul(from_azimuthal, values).view(rows, orders * res_beta, channels)  # [z, M*B, C]
-            return torch.matmul(from_polar, back)
+            grid = coefficients_to_grid(part, to_polar, to_azimuthal)  # [A, B*z*C]
+            values = function(grid.view(-1, channels)).view_as(grid)
+            return grid_to_coefficients(values, from_azimuthal, from_polar, part.shape[0], channels)
 
+        chunk = self.chunk_rows(x)
         if torch.is_grad_enabled():
             # Keep only the chunk's coefficients for backward; the grid values are recomputed.
             pieces = [checkpoint(project_apply_back, part, use_reentrant=False) for part in x.split(chunk)]
         else:
             pieces = [project_apply_back(part) for part in x.split(chunk)]
-        return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+        return torch.cat(pieces)
+
+    def silu(self, x: Tensor) -> Tensor:
+        """from_grid(SiLU(to_grid(x))) for x [Z, R, C]; backward keeps only x (`GridSiLU`)."""
+        return GridSiLU.apply(x, self)
+
+    def silu_gradient(self, x: Tensor, grad: Tensor) -> Tensor:
+        """The gradient [Z, R, C] of `silu` at x [Z, R, C] for the output gradient ``grad`` [Z, R, C]:
+        to_grid^T(SiLU'(to_grid(x)) * from_grid^T(grad)), chunked as `apply`. Differentiable when
+        autograd is on (double backward)."""
+        to_polar, to_azimuthal = self.to_polar.to(x.dtype), self.to_azimuthal.to(x.dtype)
+        from_polar, from_azimuthal = self.from_polar.to(x.dtype), self.from_azimuthal.to(x.dtype)
+        chunk, channels = self.chunk_rows(x), x.shape[2]
+        pieces = []
+        for part, grad_part in zip(x.split(chunk), grad.split(chunk)):
+            values = coefficients_to_grid(part, to_polar, to_azimuthal)  # [A, B*z*C]
+            grad_values = coefficients_to_grid(grad_part, from_polar.T, from_azimuthal.T)
+            if torch.is_grad_enabled():
+                sigmoid = torch.sigmoid(values)
+                grad_values = grad_values * sigmoid * (1 + values * (1 - sigmoid))
+            else:  # one fused kernel, not differentiable
+                grad_values = torch.ops.aten.silu_backward(grad_values, values)
+            pieces.append(grid_to_coefficients(grad_values, to_azimuthal.T, to_polar.T, part.shape[0], channels))
+        return torch.cat(pieces)
 
 
-def silu_of_grid_values(values: Tensor) -> Tensor:
-    """SiLU of grid values, which are temporaries: overwritten in place when autograd is off."""
-    return nn.functional.silu(values, inplace=not torch.is_grad_enabled())
+def coefficients_to_grid(part: Tensor, polar: Tensor, azimuthal: Tensor) -> Tensor:
+    """[z, R, C] -> [A, B*z*C] with the separable factors polar [M*B, R] and azimuthal [A, M]: two
+    matrix products over the whole chunk, laid out [R, z*C]."""
+    rows, coefficients, channels = part.shape
+    columns = part.transpose(0, 1).reshape(coefficients, rows * channels)  # [R, z*C]
+    by_order = torch.mm(polar, columns).view(azimuthal.shape[1], -1)  # [M, B*z*C]
+    return torch.mm(azimuthal, by_order)
+
+
+def grid_to_coefficients(values: Tensor, azimuthal: Tensor, polar: Tensor, rows: int, channels: int) -> Tensor:
+    """[A, B*z*C] -> [z, R, C] with the separable factors azimuthal [M, A] and polar [R, M*B]."""
+    by_order = torch.mm(azimuthal, values).view(polar.shape[1], rows * channels)  # [M*B, z*C]
+    return torch.mm(polar, by_order).view(polar.shape[0], rows, channels).transpose(0, 1)
+
+
+class GridSiLU(torch.autograd.Function):
+    """`S2Grid.silu` that keeps only its input x [Z, R, C] for backward.
+
+    Backward recomputes each chunk's grid values and applies SiLU's derivative there, skipping the
+    forward's SiLU and from_grid that a checkpointed recomputation would run again. Forward overwrites
+    its grid values in place (they are temporaries).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, grid: S2Grid) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.grid = grid
+        return grid.apply(x, lambda values: nn.functional.silu(values, inplace=True))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return ctx.grid.silu_gradient(x, grad), None
 
 
 class S2Activation(nn.Module):
@@ -111,9 +168,9 @@ class S2Activation(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         device = x.device.type
         if not torch.is_autocast_enabled(device):
-            return self.grid.apply(x, silu_of_grid_values)
+            return self.grid.silu(x)
         with torch.autocast(device, enabled=False):
-            return self.grid.apply(x.float(), silu_of_grid_values)
+            return self.grid.silu(x.float())
 
 
 class SeparableS2Activation(nn.Module):

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from eqv2.nn import activations
 from eqv2.nn.activations import GateActivation, S2Activation, S2Grid, SeparableS2Activation
 from eqv2.nn.graph_ops import softmax_over_targets
 from eqv2.nn.norms import NORM_TYPES, equivariant_norm
@@ -78,6 +79,51 @@ def test_separable_grid_apply_equals_the_dense_projections(mmax, res_beta, res_a
     values = torch.einsum("bai,zic->zbac", grid.to_grid_matrix, x)
     dense = torch.einsum("bai,zbac->zic", grid.from_grid_matrix, torch.nn.functional.silu(values))
     assert torch.allclose(grid.apply(x, torch.nn.functional.silu), dense, atol=1e-12)
+
+
+def test_grid_apply_in_chunks_with_a_channel_map_equals_the_dense_projections(monkeypatch):
+    """Several chunks of rows, and a function that mixes the channels of each grid point (as the grid
+    MLP does): the result and the gradient are those of the one-pass dense formula."""
+    torch.manual_seed(0)
+    grid = S2Grid(LMAX, 2, 10, 11).double()
+    mix = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.SiLU()).double()
+    x = torch.randn(7, CoefficientLayout(LMAX, 2).num_reduced, 3, dtype=torch.float64, requires_grad=True)
+    values = torch.einsum("bai,zic->zbac", grid.to_grid_matrix, x)
+    dense = torch.einsum("bai,zbac->zic", grid.from_grid_matrix, mix(values))
+    monkeypatch.setitem(activations.GRID_CHUNK_VALUES, "cpu", 2 * 110 * 3)  # two rows per chunk
+    chunked = grid.apply(x, mix)
+    assert torch.allclose(chunked, dense, atol=1e-12)
+    weights = torch.randn_like(dense)
+    (expected,) = torch.autograd.grad((dense * weights).sum(), x)
+    (gradient,) = torch.autograd.grad((chunked * weights).sum(), x)
+    assert torch.allclose(gradient, expected, atol=1e-12)
+
+
+def test_grid_silu_gradients_equal_those_of_the_dense_formula(monkeypatch):
+    """`S2Grid.silu` keeps only its input and computes SiLU's derivative on the grid in backward:
+    first and second derivatives equal autograd's through the dense projections (float64, several
+    chunks)."""
+    torch.manual_seed(0)
+    grid = S2Grid(LMAX, 2, 10, 11).double()
+    x = torch.randn(5, CoefficientLayout(LMAX, 2).num_reduced, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn_like(x)
+
+    def dense_silu(x: torch.Tensor) -> torch.Tensor:
+        values = torch.einsum("bai,zic->zbac", grid.to_grid_matrix, x)
+        return torch.einsum("bai,zbac->zic", grid.from_grid_matrix, torch.nn.functional.silu(values))
+
+    def first_and_second_derivatives(silu):
+        (gradient,) = torch.autograd.grad((silu(x) * weights).sum(), x, create_graph=True)
+        (second,) = torch.autograd.grad(gradient.square().sum(), x)
+        return gradient.detach(), second
+
+    expected, expected_second = first_and_second_derivatives(dense_silu)
+    monkeypatch.setitem(activations.GRID_CHUNK_VALUES, "cpu", 2 * 110 * 3)  # two rows per chunk
+    gradient, second = first_and_second_derivatives(grid.silu)
+    assert torch.allclose(gradient, expected, atol=1e-12)
+    assert torch.allclose(second, expected_second, atol=1e-12)
+    with torch.no_grad():
+        assert torch.allclose(grid.silu_gradient(x, weights), expected, atol=1e-12)
 
 
 def test_s2_activation_overwrites_grid_values_only_without_autograd():
