@@ -12,7 +12,7 @@ with the 12 Å / 20-neighbour graph of the OC20 checkpoints.
 ``derivatives`` compares conservative forces and stress with central finite differences of the
 energy in every mode, in float64, for the strict fairchem test checkpoint (`tests/fixtures/reference/
 tiny_gate_L2M1`: 16 neighbours at 6 Å) on `eqv2.testing.structures_with_ties`, and prints the
-largest error of each relative to the largest finite-difference value.
+energy and the largest error of each relative to the largest finite-difference value.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def compare_modes(trials: int, max_neighbors: int = 20) -> None:
 
 
 def compare_derivatives() -> None:
-    print("| structure | mode | edges | forces | stress |\n| --- | --- | --- | --- | --- |")
+    print("| structure | mode | edges | energy (eV) | forces | stress |\n| --- | --- | --- | --- | --- | --- |")
     for structure in structures_with_ties():
         for mode in NEIGHBOR_MODES:
             potential = load(STRICT_CHECKPOINT, dtype=torch.float64, neighbor_mode=mode)
@@ -91,7 +91,8 @@ def compare_derivatives() -> None:
                 for name, numeric in (("forces", forces), ("stress", stress))
             ]
             edges = potential.collate([structure]).edge_index.shape[1]
-            print(f"| {structure.name} | {mode} | {edges} | {errors[0]:.1e} | {errors[1]:.1e} |")
+            energy = results["energy"]
+            print(f"| {structure.name} | {mode} | {edges} | {energy:.8f} | {errors[0]:.1e} | {errors[1]:.1e} |")
 
 
 def main() -> None:

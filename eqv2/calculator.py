@@ -27,7 +27,7 @@ class Calculator(AseCalculator):
             keeps the potential's setting.
         neighbor_mode: replaces the potential's rule for ties at max_neighbors
             (`eqv2.graph.NEIGHBOR_MODES`); None keeps it. Energy derivatives (conservative forces,
-            stress without a stress head) replace a checkpoint's ``reference_strict`` by ``shell``
+            stress without a stress head) replace a checkpoint's ``reference_strict`` by ``strict``
             (`Potential.derivative_graph`); ``results["neighbor_mode"]`` names the rule of the graph
             that energy and forces came from.
         keep_freed_memory: apply `eqv2.cpu_memory.keep_freed_memory` (process-wide glibc malloc

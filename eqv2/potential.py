@@ -35,9 +35,9 @@ from eqv2.validation import validate_structure
 FORCE_MODES = ("direct", "conservative")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name
 NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
-# the rule energy derivatives use in place of a checkpoint's discontinuous one: like "strict" it does
-# not change under small displacements, and it keeps a symmetric crystal's symmetry (docs/checkpoints.md)
-DERIVATIVE_NEIGHBOR_MODE = "shell"
+# the rule energy derivatives use in place of a checkpoint's discontinuous one: the same k nearest
+# neighbours, ties broken by index and image, which small displacements do not change (docs/checkpoints.md)
+DERIVATIVE_NEIGHBOR_MODE = "strict"
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
