@@ -10,7 +10,7 @@
 Forces and stress by autograd share one function, `energy_and_derivatives`, used for training and
 inference alike. They are taken on the graph of `Potential.derivative_graph`: a checkpoint's rule
 whose energy jumps at ties (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is replaced there by
-`DERIVATIVE_NEIGHBOR_MODE` (docs/checkpoints.md, *Neighbour modes*).
+`DERIVATIVE_NEIGHBOR_MODE` (docs/checkpoints.md, *Energy derivatives and ties*).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ class Potential(nn.Module):
             warnings.warn(
                 f"neighbor_mode {mode!r} was chosen: its energy jumps where equidistant neighbours sit at "
                 "max_neighbors, so forces and stress by autograd need not be its derivatives "
-                "(docs/checkpoints.md, Neighbour modes)",
+                "(docs/checkpoints.md, Energy derivatives and ties)",
                 stacklevel=2,
             )
             return batch
