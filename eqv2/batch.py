@@ -108,6 +108,7 @@ class Batch:
     forces: Tensor | None = None  # [N, 3] eV/Å
     stress: Tensor | None = None  # [G, 3, 3] eV/Å^3; NaN rows for structures without a stress label
     names: tuple[str, ...] = ()  # [G]
+    neighbor_mode: str | None = None  # the rule of the graph at max_neighbors (`eqv2.graph.NEIGHBOR_MODES`)
 
     @property
     def stress_labelled(self) -> Tensor:
@@ -196,4 +197,5 @@ def collate(
         forces=forces,
         stress=stress,
         names=tuple(s.name for s in structures),
+        neighbor_mode=neighbor_mode,
     )

@@ -26,7 +26,10 @@ class Calculator(AseCalculator):
         bf16: run the network under bf16 autocast (opt-in approximation, see `Potential`); None
             keeps the potential's setting.
         neighbor_mode: replaces the potential's rule for ties at max_neighbors
-            (`eqv2.graph.NEIGHBOR_MODES`); None keeps it.
+            (`eqv2.graph.NEIGHBOR_MODES`); None keeps it. Energy derivatives (conservative forces,
+            stress without a stress head) replace a checkpoint's ``reference_strict`` by ``strict``
+            (`Potential.derivative_graph`); ``results["neighbor_mode"]`` names the rule of the graph
+            that energy and forces came from.
         keep_freed_memory: apply `eqv2.cpu_memory.keep_freed_memory` (process-wide glibc malloc
             settings; on a CPU, repeated calls on small structures run about 1.6x faster).
         compile: compile the network with torch.compile (`eqv2.compile`); the first call compiles.
@@ -77,10 +80,12 @@ class Calculator(AseCalculator):
         batch = self.potential.collate([structure])
         results = self.potential(batch, forces=self.force_mode, stress=want_stress)
         energy = float(results["energy"][0])
+        conservative = self.force_mode == "conservative"
         self.results = {
             "energy": energy,
             "free_energy": energy,
             "forces": results["forces"].cpu().double().numpy(),
+            "neighbor_mode": self.potential.derivative_neighbor_mode if conservative else self.potential.neighbor_mode,
         }
         if want_stress:
             self.results["stress"] = stress_to_voigt(results["stress"][0].cpu().double().numpy())

@@ -29,6 +29,14 @@ the same *shell*:
   cutoff test is made on the reference's float32 squared distances too.
 
 An atom with at most k neighbours keeps them all in every mode.
+
+Energy derivatives need a graph that a small displacement does not change. Exact ties are common:
+the images at +n and -n of a cell vector are equidistant from an atom in every geometry and under
+every strain. ``"strict"`` breaks ties within `SHELL_TOLERANCE` by index, ``"shell"`` and
+``"reference_loose"`` keep or drop tied neighbours together, so a displacement too small to move a
+distance across a shell edge or the cutoff keeps the graph. ``"reference_strict"`` breaks exact
+ties by the rounding of float32 distances, which any displacement changes: its energy jumps and
+has no derivative there (`DISCONTINUOUS_NEIGHBOR_MODES`).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from torch import Tensor
 from eqv2.graph_reference_strict import reference_strict_edges
 
 NEIGHBOR_MODES = ("strict", "shell", "reference_loose", "reference_strict")
+DISCONTINUOUS_NEIGHBOR_MODES = ("reference_strict",)  # their energy jumps at exact ties (module docstring)
 SHELL_TOLERANCE = 1e-4  # Å: neighbours this close in distance belong to the same shell
 REFERENCE_LOOSE_TOLERANCE = 0.01  # Å^2, added to the squared distance of the (k+1)-th neighbour
 _CUTOFF_MARGIN = 1e-6  # Å: the search runs this much past the cutoff, then filters d <= cutoff

@@ -8,13 +8,16 @@
                            iso, aniso = std * network + mean, per part; see `eqv2.nn.rank2_head`)
 
 Forces and stress by autograd share one function, `energy_and_derivatives`, used for training and
-inference alike.
+inference alike. They are taken on the graph of `Potential.derivative_graph`: a checkpoint's rule
+whose energy jumps at ties (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is replaced there by
+`DERIVATIVE_NEIGHBOR_MODE` (docs/checkpoints.md, *Energy derivatives and ties*).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +26,7 @@ from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
 from eqv2.compile import compile_network
-from eqv2.graph import NEIGHBOR_MODES
+from eqv2.graph import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, radius_graph_batch
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
@@ -32,6 +35,9 @@ from eqv2.validation import validate_structure
 FORCE_MODES = ("direct", "conservative")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name
 NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
+# the rule energy derivatives use in place of a checkpoint's discontinuous one: the same k nearest
+# neighbours, ties broken by index and image, which small displacements do not change (docs/checkpoints.md)
+DERIVATIVE_NEIGHBOR_MODE = "strict"
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -93,6 +99,7 @@ class Potential(nn.Module):
     ) -> None:
         super().__init__()
         self.model = model
+        self.neighbor_mode_chosen = False  # set by the user (`neighbor_mode` setter), not by the checkpoint
         self.bf16 = False
         self.compiled = False
         if compile:
@@ -129,6 +136,39 @@ class Potential(nn.Module):
         if mode not in NEIGHBOR_MODES:
             raise ValueError(f"neighbor_mode must be one of {NEIGHBOR_MODES}, got {mode!r}")
         self.model.config.max_neighbors_mode = mode
+        self.neighbor_mode_chosen = True
+
+    @property
+    def derivative_neighbor_mode(self) -> str:
+        """The rule of the graph energy derivatives are taken on: `neighbor_mode`, unless it is a
+        discontinuous rule that came with the checkpoint: then `DERIVATIVE_NEIGHBOR_MODE`."""
+        if self.neighbor_mode in DISCONTINUOUS_NEIGHBOR_MODES and not self.neighbor_mode_chosen:
+            return DERIVATIVE_NEIGHBOR_MODE
+        return self.neighbor_mode
+
+    def derivative_graph(self, batch: Batch) -> Batch:
+        """``batch`` with the graph its energy may be differentiated on.
+
+        A graph built with a discontinuous rule (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is rebuilt
+        with `derivative_neighbor_mode`; where that is the same rule (the user chose it), a warning says
+        that the derivatives need not match the energy.
+        """
+        if batch.neighbor_mode not in DISCONTINUOUS_NEIGHBOR_MODES:
+            return batch
+        mode = self.derivative_neighbor_mode
+        if mode == batch.neighbor_mode:
+            warnings.warn(
+                f"neighbor_mode {mode!r} was chosen: its energy jumps where equidistant neighbours sit at "
+                "max_neighbors, so forces and stress by autograd need not be its derivatives "
+                "(docs/checkpoints.md, Energy derivatives and ties)",
+                stacklevel=2,
+            )
+            return batch
+        config = self.model.config
+        edge_index, shifts = radius_graph_batch(
+            batch.positions, batch.cell, batch.pbc, batch.num_atoms, config.max_radius, config.max_neighbors, mode
+        )
+        return dataclasses.replace(batch, edge_index=edge_index, shifts=shifts, neighbor_mode=mode)
 
     @property
     def cutoff(self) -> float:
@@ -223,6 +263,8 @@ class Potential(nn.Module):
 
         ``forces="direct"`` takes forces from the force head and stress from the stress head when the
         model has one (else from the strain derivative); ``"conservative"`` takes both from autograd.
+        Derivatives are taken on `derivative_graph`: with conservative forces the energy comes from that
+        graph too; with direct forces, energy and forces come from ``batch``'s own graph.
         """
         if forces not in FORCE_MODES:
             raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
@@ -230,12 +272,18 @@ class Potential(nn.Module):
             raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
         conservative = forces == "conservative"
         strain_stress = stress and (conservative or not self.has_stress_head)
+        graph = self.derivative_graph(batch) if conservative or strain_stress else batch
         if not conservative and not strain_stress:
             with torch.no_grad():
                 results = self.energy_and_derivatives(batch)
-        else:
+        elif conservative or graph is batch:
             with torch.enable_grad():
-                results = self.energy_and_derivatives(batch, forces=conservative, stress=strain_stress)
+                results = self.energy_and_derivatives(graph, forces=conservative, stress=strain_stress)
+        else:  # direct outputs from the batch's graph, the strain derivative from the derivative graph
+            with torch.no_grad():
+                results = self.energy_and_derivatives(batch)
+            with torch.enable_grad():
+                results["stress"] = self.energy_and_derivatives(graph, stress=True)["stress"]
         if not conservative:
             results["forces"] = results["direct_forces"]
         if stress and not strain_stress:

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 import torch
+from ase.build import bulk, fcc111
 
 from eqv2.batch import Structure
 from eqv2.model import EquiformerV2
@@ -70,10 +71,17 @@ def equivariance_errors(potential: Potential, structure: Structure, seed: int = 
     return errors
 
 
+def derivative_energy(potential: Potential, structure: Structure) -> float:
+    """The energy whose derivatives the potential gives: on its `Potential.derivative_graph`."""
+    batch = potential.derivative_graph(potential.collate([structure]))
+    with torch.no_grad():
+        return float(potential.energy_and_derivatives(batch)["energy"][0])
+
+
 def finite_difference_forces(
     potential: Potential, structure: Structure, atoms: list[int], step: float = 1e-5
 ) -> np.ndarray:
-    """Central differences -dE/dr for the listed atoms: [len(atoms), 3]."""
+    """Central differences -dE/dr of the `derivative_energy` for the listed atoms: [len(atoms), 3]."""
     forces = np.zeros((len(atoms), 3))
     for row, atom in enumerate(atoms):
         for axis in range(3):
@@ -81,17 +89,18 @@ def finite_difference_forces(
             for sign in (1, -1):
                 positions = structure.positions.copy()
                 positions[atom, axis] += sign * step
-                energies.append(predict(potential, dataclasses.replace(structure, positions=positions))["energy"])
+                energies.append(derivative_energy(potential, dataclasses.replace(structure, positions=positions)))
             forces[row, axis] = -(energies[0] - energies[1]) / (2 * step)
     return forces
 
 
 def finite_difference_stress(potential: Potential, structure: Structure, step: float = 1e-6) -> np.ndarray:
-    """Central differences (1/V) dE/d(strain) [3, 3] with symmetric strains applied to cell and positions."""
+    """Central differences (1/V) dE/d(strain) [3, 3] of the `derivative_energy`, with symmetric strains
+    applied to cell and positions (the strain is symmetric, so is the result: 6 components are computed)."""
     volume = abs(np.linalg.det(structure.cell))
     stress = np.zeros((3, 3))
     for i in range(3):
-        for j in range(3):
+        for j in range(i, 3):
             energies = []
             for sign in (1, -1):
                 strain = np.zeros((3, 3))
@@ -101,9 +110,22 @@ def finite_difference_stress(potential: Potential, structure: Structure, step: f
                 strained = dataclasses.replace(
                     structure, positions=structure.positions @ deformation, cell=structure.cell @ deformation
                 )
-                energies.append(predict(potential, strained)["energy"])
-            stress[i, j] = (energies[0] - energies[1]) / (2 * step) / volume
+                energies.append(derivative_energy(potential, strained))
+            stress[i, j] = stress[j, i] = (energies[0] - energies[1]) / (2 * step) / volume
     return stress
+
+
+def structures_with_ties() -> list[Structure]:
+    """Periodic Cu cells whose neighbour lists at 6 Å with max_neighbors 16 cut through equidistant
+    images (those at +n and -n of a cell vector): a rattled 4-atom fcc cell, a rattled fcc(111) slab of
+    three 1x1 layers (periodic in x and y) and the 1-atom fcc cell."""
+    crystal = bulk("Cu", "fcc", a=3.61, cubic=True)
+    crystal.rattle(0.05, seed=3)
+    slab = fcc111("Cu", size=(1, 1, 3), a=3.61, vacuum=5.0)
+    slab.rattle(0.05, seed=6)
+    atom = bulk("Cu", "fcc", a=3.61)
+    names = ("bulk", "slab", "atom")
+    return [Structure.from_atoms(atoms, name=name) for atoms, name in zip((crystal, slab, atom), names)]
 
 
 TINY_MODEL = dict(

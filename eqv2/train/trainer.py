@@ -51,6 +51,8 @@ class TrainingForward(nn.Module):
         self.potential, self.conservative, self.stress = potential, conservative, stress
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
+        if self.conservative or self.stress:
+            batch = self.potential.derivative_graph(batch)
         results = self.potential.energy_and_derivatives(
             batch, forces=self.conservative, stress=self.stress, create_graph=True
         )
