@@ -8,8 +8,9 @@ Sections:
 - memory: one model call (random weights) on batches of OC20-like slabs of two sizes, each in its
   own process; the slope of peak RSS over edges, per edge value (m-truncated coefficients x
   sphere_channels), for "direct" forces (no autograd; on CPUs the edges run in chunks), "direct"
-  with every edge in one chunk (as on GPUs) and "conservative" forces (autograd); the demo model
-  and oc20-31M.
+  with every edge in one chunk (as on GPUs), "stress" (direct forces and the stress by autograd
+  through the strain, the slabs in 3D-periodic boxes) and "conservative" forces (autograd); the demo
+  model and oc20-31M.
 - packing: structures per second against the edge budget of a batch, then `eqv2 predict` on 1,000
   and `eqv2 relax` on 100 mixed-size slabs (25-120 atoms) of the built-in generator with the demo
   architecture (random weights, forces scaled down so relaxations move gently), in this process:
@@ -50,7 +51,7 @@ from eqv2.simulate.adsorbates import ADSORBATES
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_BATCHES = {"demo": (4, 16), "oc20-31M": (2, 5)}  # slabs in the small and the large batch
-MEMORY_MODES = ("direct", "direct unchunked", "conservative")
+MEMORY_MODES = ("direct", "direct unchunked", "stress", "conservative")
 
 
 def model(name: str, force_scale: float = 1.0) -> Potential:
@@ -87,11 +88,16 @@ def memory_probe(name: str, count: int, mode: str) -> dict:
     if mode == "direct unchunked":
         graph_ops.EDGE_CHUNK_VALUES["cpu"] = 2**40
     potential = model(name)
-    batch = potential.collate([eqv2.Structure.from_atoms(a) for a in mixed_slabs(count, seed=1)])
+    warm_up, *slabs = mixed_slabs(1) + mixed_slabs(count, seed=1)
+    stress = mode == "stress"
+    if stress:
+        for slab in (warm_up, *slabs):
+            slab.pbc = True  # a slab in a 3D-periodic box has a stress
+    batch = potential.collate([eqv2.Structure.from_atoms(a) for a in slabs])
     forces = "conservative" if mode == "conservative" else "direct"
-    potential(potential.collate([eqv2.Structure.from_atoms(mixed_slabs(1)[0])]), forces=forces)  # warm-up
+    potential(potential.collate([eqv2.Structure.from_atoms(warm_up)]), forces=forces, stress=stress)
     before = rss_bytes()
-    potential(batch, forces=forces)
+    potential(batch, forces=forces, stress=stress)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"edges": int(batch.edge_index.shape[1]), "atoms": int(batch.num_atoms.sum()), "growth": peak - before}
 
@@ -101,13 +107,13 @@ def run_probe(name: str, count: int, mode: str) -> dict:
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
-def memory_section(models: list[str]) -> None:
+def memory_section(models: list[str], modes: list[str]) -> None:
     print("| model | layers | forces | edges (small, large batch) | peak growth MB | bytes per edge | per edge value |")
     print("|---|---|---|---|---|---|---|")
     for name in models:
         potential, counts = model(name), MEMORY_BATCHES[name]
         values, layers = edge_values(potential), potential.model.config.num_layers
-        for mode in MEMORY_MODES:
+        for mode in modes:
             small, large = (run_probe(name, count, mode) for count in counts)
             slope = (large["growth"] - small["growth"]) / (large["edges"] - small["edges"])
             print(f"| {name} | {layers} | {mode} | {small['edges']}, {large['edges']} | {small['growth'] / 2**20:.0f}, "
@@ -236,12 +242,13 @@ def main() -> None:
     parser.add_argument("--relax-count", type=int, default=100, help="packing: slabs to relax")
     parser.add_argument("--steps", type=int, default=30, help="packing: most relaxation steps per slab")
     parser.add_argument("--models", nargs="+", choices=sorted(MEMORY_BATCHES), default=list(MEMORY_BATCHES))
+    parser.add_argument("--modes", nargs="+", choices=MEMORY_MODES, default=list(MEMORY_MODES), help="memory")
     parser.add_argument("--rss-counts", type=int, nargs="+", default=[1000, 20000])
     args = parser.parse_args()
     print(f"{date.today()}, {platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}: "
           f"python benchmarks/screening.py {' '.join(sys.argv[1:])}")  # fmt: skip
     if args.section == "memory":
-        memory_section(args.models)
+        memory_section(args.models, args.modes)
     elif args.section == "packing":
         packing_section(args.count, args.relax_count, args.steps)
     else:

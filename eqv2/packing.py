@@ -4,9 +4,13 @@ A batch takes structures in their order until the next one would exceed a limit 
 that one starts the next batch. A structure over the budget on its own runs alone. The packing
 depends only on the structures and the budget, so the same input gives the same batches.
 
-The default budget (`default_budget`) is an edge count from the device's free memory and the peak
-memory per edge that the model needs, `bytes_per_edge`. On CPUs it is also capped at
-`CPU_MAX_EDGES`, past which larger batches run no faster.
+The default budget (`default_budget`) is an edge count: the memory a batch may take divided by the
+peak memory per edge of the model call, `bytes_per_edge`. That depends on the model (m-truncated
+coefficients x ``sphere_channels``, and the layers where autograd keeps every layer's per-edge
+tensors) and on the call's path (`call_path`): "direct" (no autograd), "stress" (direct forces, the
+stress by autograd through the strain) or "conservative" (forces and stress by autograd). A batch may
+take `MEMORY_FRACTION` of the device's free memory, shared by the processes on the machine when the
+device is the CPU; on CPUs also at most `CPU_BATCH_BYTES`, past which larger batches run no faster.
 """
 
 from __future__ import annotations
@@ -24,18 +28,24 @@ from eqv2.validation import DataError
 
 Item = TypeVar("Item")
 
+CALL_PATHS = ("direct", "stress", "conservative")
+
 # Peak memory of one model call per edge, in bytes of float32, per edge value (a coefficient of the
 # m-truncated irreps times sphere_channels): the slope of peak RSS over batch size on OC20-like slabs,
 # `python benchmarks/screening.py memory` (2-core x86_64 CPU, torch 2.13.0, 2026-12-02). Direct
 # forces (no autograd), every edge in one chunk as on GPUs: demo model 46, oc20-31M 30 (14 to 22 on
-# CPUs, where the edges run in chunks). Conservative forces (autograd keeps every layer's per-edge
-# tensors), per layer: demo 285 / 3 layers = 95, oc20-31M 535 / 8 layers = 67. The larger figures:
-BYTES_PER_EDGE_VALUE = 46.0
-BYTES_PER_EDGE_VALUE_AND_LAYER = 95.0  # conservative forces
+# CPUs, where the edges run in chunks). Autograd keeps every layer's per-edge tensors, so the other
+# paths are per layer: conservative forces demo 285 / 3 layers = 95, oc20-31M 535 / 8 layers = 67;
+# the stress by autograd with direct forces (one thread, 2026-12-07) demo 280 / 3 = 93, oc20-31M
+# 355 / 8 = 44. The largest figure of each:
+BYTES_PER_EDGE_VALUE = 46.0  # direct
+BYTES_PER_EDGE_VALUE_AND_LAYER = 95.0  # stress and conservative
 MEMORY_FRACTION = 0.5  # of the device's free memory given to a batch
-# Edges past which a bigger batch runs no faster on CPUs: the demo model's structures per second
-# level off between 80,000 and 160,000 edges (`python benchmarks/screening.py packing`).
-CPU_MAX_EDGES = 100_000
+# Most estimated memory of a batch on CPUs: throughput levels off far below it (the demo model's
+# structures per second are flat from 5,000 edges, 66 MB by `bytes_per_edge`, to 160,000 edges,
+# `python benchmarks/screening.py packing`), and it holds one process screening with oc20-31M under
+# 3 GB (docs/screening.md).
+CPU_BATCH_BYTES = 2**30
 
 
 @dataclass(frozen=True)
@@ -106,13 +116,23 @@ def edge_values(potential: Potential) -> int:
     return coefficients * config.sphere_channels
 
 
-def bytes_per_edge(potential: Potential, forces: str) -> float:
-    """Estimated peak memory of a model call per edge, in bytes (`BYTES_PER_EDGE_VALUE`)."""
-    itemsize = torch.empty(0, dtype=potential.dtype).element_size()
+def call_path(potential: Potential, forces: str, stress: bool) -> str:
+    """The path of a model call (module docstring) for ``forces`` ("direct" or "conservative") and,
+    with ``stress``, the stress of 3D-periodic cells (by autograd unless the model has a stress head)."""
     if forces == "conservative":
-        per_value = BYTES_PER_EDGE_VALUE_AND_LAYER * potential.model.config.num_layers
-    else:
+        return "conservative"
+    return "stress" if stress and not potential.has_stress_head else "direct"
+
+
+def bytes_per_edge(potential: Potential, path: str) -> float:
+    """Estimated peak memory of a model call on ``path`` per edge, in bytes (`BYTES_PER_EDGE_VALUE`)."""
+    if path not in CALL_PATHS:
+        raise ValueError(f"path must be one of {CALL_PATHS}, got {path!r}")
+    itemsize = torch.empty(0, dtype=potential.dtype).element_size()
+    if path == "direct":
         per_value = BYTES_PER_EDGE_VALUE
+    else:
+        per_value = BYTES_PER_EDGE_VALUE_AND_LAYER * potential.model.config.num_layers
     return per_value * edge_values(potential) * itemsize / 4
 
 
@@ -128,9 +148,17 @@ def free_memory(device: torch.device) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def default_budget(potential: Potential, forces: str = "direct") -> Budget:
-    """An edge budget from the device's free memory (module docstring)."""
-    max_edges = int(MEMORY_FRACTION * free_memory(potential.device) / bytes_per_edge(potential, forces))
-    if potential.device.type == "cpu":
-        max_edges = min(max_edges, CPU_MAX_EDGES)
+def batch_memory(device: torch.device, processes: int = 1) -> float:
+    """Bytes a batch may take on ``device``: `MEMORY_FRACTION` of its free memory, on CPUs shared by the
+    ``processes`` on the machine and at most `CPU_BATCH_BYTES`."""
+    memory = MEMORY_FRACTION * free_memory(device)
+    if device.type == "cpu":
+        memory = min(memory / processes, CPU_BATCH_BYTES)
+    return memory
+
+
+def default_budget(potential: Potential, path: str = "direct", processes: int = 1) -> Budget:
+    """An edge budget for model calls on ``path`` (module docstring); ``processes``: how many share the
+    machine's memory (torchrun's processes on this node)."""
+    max_edges = int(batch_memory(potential.device, processes) / bytes_per_edge(potential, path))
     return Budget(max_edges=max(max_edges, 1))

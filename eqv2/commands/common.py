@@ -51,7 +51,10 @@ def add_screening_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=None, help="most structures per model call")
     parser.add_argument(
-        "--chunk-size", type=int, default=None, help="inputs batched together (default: those of 8 batches)"
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="inputs batched together (default: those of 1 batch for predict, of 8 for relax and adsorbml)",
     )
 
 

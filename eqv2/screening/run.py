@@ -21,8 +21,12 @@ The number of processes may change between runs. The output equals that of an un
 in one process, bitwise on CPUs.
 
 Sharding: the unfinished chunks, in order, are cut into one consecutive run per rank with about
-the same number of atoms each. Under torchrun the ranks join a gloo process group only to wait
-for each other (they exchange nothing heavier than counts); each computes on its own device.
+the same number of atoms each. The default chunk holds the inputs of ``Task.batches_per_chunk``
+batches (as many as the first batches hold on average): one for predictions, so that every rank gets
+work whatever the input's size and the ranks end within about a batch of each other; more for
+relaxations, whose batch is refilled from the chunk. Under torchrun the ranks join a gloo process
+group only to wait for each other (they exchange nothing heavier than counts); each computes on its
+own device.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from eqv2.train import distributed
 
 BARRIER_TIMEOUT = timedelta(days=7)  # how long a rank waits for the others (the slowest shard)
 PROGRESS_INTERVAL = 30.0  # seconds between progress lines under torchrun or when stderr is not a terminal
-CHUNK_BATCHES = 8  # default chunk size: the inputs of this many batches
 PLAN_FILE = "run.json"
 FAILED = "failed"  # the outcome that counts as a failure in the progress line
 
@@ -58,15 +61,16 @@ class Task(Protocol):
     """What a screening command computes (`eqv2.screening.tasks`)."""
 
     command: str
+    batches_per_chunk: int  # the default chunk size: the inputs of this many batches
 
     def atom_counts(self) -> np.ndarray:
         """[count] atoms of each input, for sharding."""
 
-    def default_budget(self) -> Budget:
-        """The budget when none is given (`eqv2.packing.default_budget`)."""
+    def default_budget(self, processes: int) -> Budget:
+        """The budget when none is given, for ``processes`` sharing the machine (`eqv2.packing.default_budget`)."""
 
-    def inputs_per_batch(self, budget: Budget) -> int:
-        """How many inputs the first batch holds under ``budget``."""
+    def inputs_per_batch(self, budget: Budget) -> float:
+        """How many inputs the first batches hold on average under ``budget``."""
 
     def compute(
         self, chunks: Iterable[np.ndarray], done: np.ndarray, budget: Budget
@@ -164,7 +168,7 @@ def run_screening(
 ) -> Summary:
     """Compute every input of ``task`` that has no result yet and merge the output (module docstring).
 
-    ``budget`` and ``chunk_size`` default to ``task.default_budget()`` and `CHUNK_BATCHES` batches.
+    ``budget`` and ``chunk_size`` default to ``task.default_budget`` and ``task.batches_per_chunk`` batches.
     """
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
@@ -194,8 +198,8 @@ def agree_on_plan(
     check_plan(parts, settings, budget, chunk_size)
     distributed.barrier()
     if rank == 0 and not (parts / PLAN_FILE).exists():
-        budget = budget or task.default_budget()
-        chunk_size = chunk_size or CHUNK_BATCHES * task.inputs_per_batch(budget)
+        budget = budget or task.default_budget(distributed.local_world_size())
+        chunk_size = chunk_size or max(round(task.batches_per_chunk * task.inputs_per_batch(budget)), 1)
         parts.mkdir(parents=True, exist_ok=True)
         (parts / PLAN_FILE).write_text(Plan(settings, budget, chunk_size).to_json())
     distributed.barrier()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import ase.io
@@ -13,7 +14,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator as AseCalculator
 
 from eqv2.data.datasets import open_dataset
-from eqv2.packing import Budget, Cost, default_budget, pack, structure_cost
+from eqv2.packing import Budget, Cost, call_path, default_budget, pack, structure_cost
 from eqv2.potential import Potential
 from eqv2.prediction import attach_results, named_structure, predict_stream
 from eqv2.screening.run import FAILED
@@ -21,6 +22,9 @@ from eqv2.simulate.adsorbates import adsorbate_atoms
 from eqv2.simulate.adsorbml import Screening, placements, screen_many
 from eqv2.simulate.relax import BatchRelaxation, RelaxationStream, RelaxResult, relax_streams
 from eqv2.validation import DataError
+
+REFILLED_CHUNK_BATCHES = 8  # a relaxation chunk holds the inputs of this many batches, to keep its batch full
+SAMPLED_BATCHES = 8  # the first batches packed to count the inputs per batch
 
 
 class StructureFile:
@@ -44,14 +48,20 @@ class StructureFile:
         return self.dataset.atom_counts()
 
 
-def first_batch(potential: Potential, items: Iterable[tuple[Hashable, Atoms]], budget: Budget) -> list:
-    """The (key, atoms) ``items`` that the first batch packed within ``budget`` holds (invalid ones count
-    as their atoms only)."""
+def first_batches(potential: Potential, items: Iterable[tuple[Hashable, Atoms]], budget: Budget) -> list[list]:
+    """The first `SAMPLED_BATCHES` batches of (key, atoms) ``items`` packed within ``budget`` (invalid ones
+    count as their atoms only)."""
 
     def cost(item: tuple[Hashable, Atoms]) -> Cost:
         return structure_cost(potential, named_structure(item[1], item[0]), raise_invalid=False)
 
-    return next(pack(items, cost, budget), [])
+    return list(islice(pack(items, cost, budget), SAMPLED_BATCHES))
+
+
+def mean_inputs_per_batch(potential: Potential, items: Iterable[tuple[Hashable, Atoms]], budget: Budget) -> float:
+    """Inputs per batch over the `first_batches` of ``items``."""
+    batches = first_batches(potential, items, budget)
+    return sum(map(len, batches)) / max(len(batches), 1)
 
 
 @dataclass
@@ -64,15 +74,17 @@ class PredictTask:
     stress: bool = True
     on_error: str = "raise"
     command: str = "predict"
+    batches_per_chunk: int = 1  # no batch is refilled: chunks of about a batch share the work out finest
 
     def atom_counts(self) -> np.ndarray:
         return self.structures.atom_counts()
 
-    def default_budget(self) -> Budget:
-        return default_budget(self.potential, self.forces)
+    def default_budget(self, processes: int) -> Budget:
+        """Any batch may hold a 3D-periodic cell, so asking for the stress sets the path."""
+        return default_budget(self.potential, call_path(self.potential, self.forces, self.stress), processes)
 
-    def inputs_per_batch(self, budget: Budget) -> int:
-        return max(len(first_batch(self.potential, self.structures.items(range(len(self.structures))), budget)), 1)
+    def inputs_per_batch(self, budget: Budget) -> float:
+        return mean_inputs_per_batch(self.potential, self.structures.items(range(len(self.structures))), budget)
 
     def compute(
         self, chunks: Iterable[np.ndarray], done: np.ndarray, budget: Budget
@@ -95,15 +107,18 @@ class RelaxTask:
     relaxation: Callable[[], BatchRelaxation]  # a new one for each chunk
     trajectory_dir: Path | None = None  # each structure's frames go to DIR/<input index>.extxyz
     command: str = "relax"
+    batches_per_chunk: int = REFILLED_CHUNK_BATCHES
 
     def atom_counts(self) -> np.ndarray:
         return self.structures.atom_counts()
 
-    def default_budget(self) -> Budget:
-        return default_budget(self.potential, self.relaxation().forces)
+    def default_budget(self, processes: int) -> Budget:
+        relaxation = self.relaxation()
+        path = call_path(self.potential, relaxation.forces, relaxation.relax_cell)
+        return default_budget(self.potential, path, processes)
 
-    def inputs_per_batch(self, budget: Budget) -> int:
-        return max(len(first_batch(self.potential, self.structures.items(range(len(self.structures))), budget)), 1)
+    def inputs_per_batch(self, budget: Budget) -> float:
+        return mean_inputs_per_batch(self.potential, self.structures.items(range(len(self.structures))), budget)
 
     def compute(
         self, chunks: Iterable[np.ndarray], done: np.ndarray, budget: Budget
@@ -137,6 +152,7 @@ class AdsorbmlTask:
     steps: int = 300
     seed: int = 0
     command: str = "adsorbml"
+    batches_per_chunk: int = REFILLED_CHUNK_BATCHES
 
     def __len__(self) -> int:
         return len(self.slabs) * (len(self.adsorbates) if self.adsorbates is not None else 1)
@@ -162,16 +178,18 @@ class AdsorbmlTask:
             return per_slab + 1
         return (per_slab[:, None] + [len(adsorbate_atoms(name)) for name in self.adsorbates]).reshape(-1)
 
-    def default_budget(self) -> Budget:
-        return default_budget(self.potential)
+    def default_budget(self, processes: int) -> Budget:
+        return default_budget(self.potential, "direct", processes)  # placements relax on direct forces, no stress
 
-    def inputs_per_batch(self, budget: Budget) -> int:
+    def inputs_per_batch(self, budget: Budget) -> float:
+        """Systems over the `first_batches` of their placements (a system may span two batches)."""
         items = (
             ((index, number), atoms)
             for index, slab, adsorbate in self.systems(range(len(self)))
             for number, atoms in enumerate(placements(slab, adsorbate, self.num_placements, self.seed))
         )
-        return max(len({key[0] for key, _ in first_batch(self.potential, items, budget)}), 1)
+        batches = first_batches(self.potential, items, budget)
+        return len({key[0] for batch in batches for key, _ in batch}) / max(len(batches), 1)
 
     def compute(
         self, chunks: Iterable[np.ndarray], done: np.ndarray, budget: Budget

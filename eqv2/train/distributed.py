@@ -41,6 +41,11 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def local_world_size() -> int:
+    """Processes torchrun started on this machine (1 outside torchrun)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
 def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
     """The elementwise sum of ``values`` over all ranks (a copy; ``values`` itself in one process)."""
     if not dist.is_initialized():

@@ -6,6 +6,7 @@ last bits (matmul kernels split their sums by thread).
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,13 +43,19 @@ def worker(parent: int, rank: int) -> int | None:
     return None
 
 
-def test_two_processes_write_what_one_process_writes(checkpoint, slabs_file, tmp_path):
-    options = ["--max-atoms", "40", "--chunk-size", "2"]
+def structures_per_rank(errors: str) -> dict[int, int]:
+    """The structures each rank computed, from its last progress line."""
+    return {int(rank): int(total) for rank, total in re.findall(r"predict rank (\d+)/2 \[[#.]+\] \d+/(\d+)", errors)}
+
+
+def test_two_processes_share_a_small_input_and_write_what_one_process_writes(checkpoint, slabs_file, tmp_path):
+    options = ["--max-atoms", "60"]  # 2 to 4 of the 12 slabs per batch, 5 batches; the default chunk size
     assert main(["predict", checkpoint, slabs_file, "-o", str(tmp_path / "one.extxyz"), *options]) == 0
     process = torchrun("predict", checkpoint, slabs_file, "-o", tmp_path / "two.extxyz", *options)
     _, errors = process.communicate(timeout=300)
     assert process.returncode == 0, errors
-    assert "predict rank 0/2" in errors and "predict rank 1/2" in errors
+    counts = structures_per_rank(errors)
+    assert sorted(counts) == [0, 1] and min(counts.values()) >= 4 and sum(counts.values()) == 12, errors
     assert (tmp_path / "two.extxyz").read_bytes() == (tmp_path / "one.extxyz").read_bytes()
 
 
