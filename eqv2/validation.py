@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from eqv2.batch import Structure
-from eqv2.graph import radius_graph
+from eqv2.graph import pairs_within
 
 MIN_DISTANCE = 0.1  # Å: two atoms closer than this are a broken structure
 _SEARCH_RADIUS = 1.0  # Å: the pair search radius; a cell list's bin count grows as (box / radius)^3
@@ -65,15 +65,20 @@ def _cell_problem(structure: Structure) -> str | None:
 
 
 def _distance_problem(structure: Structure) -> str | None:
-    edge_index, shifts = radius_graph(structure.positions, structure.cell, structure.pbc, _SEARCH_RADIUS)
-    vectors = structure.positions[edge_index[0]] + shifts.numpy() @ structure.cell - structure.positions[edge_index[1]]
-    distances = np.linalg.norm(vectors, axis=1)  # [E]
+    source, target, shifts, distances = pairs_within(
+        np.asarray(structure.positions, dtype=np.float64),
+        np.asarray(structure.cell, dtype=np.float64),
+        np.asarray(structure.pbc, dtype=bool),
+        _SEARCH_RADIUS,
+    )
     if not (distances < MIN_DISTANCE).any():
         return None
-    closest = int(np.argmin(distances))
-    source, target = edge_index[:, closest].tolist()
-    image = "" if source != target else f" (periodic image {shifts[closest].tolist()})"
-    return f"atoms {target} and {source}{image} are {distances[closest]:.3g} Å apart (minimum {MIN_DISTANCE} Å)"
+    closest = np.lexsort((source, target, distances))[0]  # the closest pair; ties by atom index
+    image = f" (periodic image {shifts[closest].tolist()})" if shifts[closest].any() else ""
+    return (
+        f"atoms {target[closest]} and {source[closest]}{image} are {distances[closest]:.3g} Å apart "
+        f"(minimum {MIN_DISTANCE} Å)"
+    )
 
 
 def _labels_problem(structure: Structure, required_labels: Sequence[str]) -> str | None:
