@@ -101,3 +101,17 @@ def test_the_calculator_refuses_coincident_atoms():
     atoms.calc = Calculator(tiny_potential())
     with pytest.raises(DataError, match="CuO: atoms 0 and 1 are 0 Å apart"):
         atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize("number", [119, -1])
+def test_the_calculator_refuses_an_atomic_number_no_element_has(number):
+    atoms = Atoms(numbers=[29, number], positions=[[0, 0, 0], [2, 0, 0]])
+    atoms.calc = Calculator(tiny_potential())
+    with pytest.raises(DataError, match=f"atoms: atomic number {number} of atom 1 is outside 1..89"):
+        atoms.get_potential_energy()
+
+
+def test_readers_refuse_an_atomic_number_no_element_has_whatever_the_limit(tmp_path):
+    ase.io.write(tmp_path / "z.traj", Atoms(numbers=[29, 119], positions=[[0, 0, 0], [2, 0, 0]]))
+    with pytest.raises(DataError, match="z.traj\\[0\\]: atomic number 119 of atom 1 is outside 1..118"):
+        open_dataset(tmp_path / "z.traj", ReadOptions(max_atomic_number=150))[0]
