@@ -12,6 +12,7 @@ from eqv2 import cpu_memory
 from eqv2.batch import Structure, stress_to_voigt
 from eqv2.checkpoint import load
 from eqv2.potential import FORCE_MODES, Potential
+from eqv2.validation import has_element_symbols
 
 
 class Calculator(AseCalculator):
@@ -72,7 +73,8 @@ class Calculator(AseCalculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        structure = Structure.from_atoms(self.atoms, name=self.atoms.get_chemical_formula())
+        name = self.atoms.get_chemical_formula() if has_element_symbols(self.atoms.numbers) else "atoms"
+        structure = Structure.from_atoms(self.atoms, name=name)
         if "stress" in properties and not structure.stress_is_defined:
             raise PropertyNotImplementedError("stress needs a cell periodic in x, y and z with nonzero volume")
         free_stress = self.force_mode == "direct" and self.potential.has_stress_head and structure.stress_is_defined

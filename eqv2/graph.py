@@ -158,15 +158,30 @@ def _structure_edges(
     return source[keep], target[keep], shifts[keep]
 
 
+def pairs_within(
+    positions: np.ndarray, cell: np.ndarray, periodic: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of an atom and another atom or a periodic image (its own or another atom's) with
+    distance <= radius, both directions: source [E], target [E], shifts [E, 3] int64, distances [E]
+    float64; the vector is ``positions[source] + shifts @ cell - positions[target]``.
+
+    Coincident atoms give zero-length pairs (the radius graph drops them; `eqv2.validation` refuses
+    them); an atom with itself at zero shift is no pair. positions [N, 3], cell [3, 3], periodic [3].
+    """
+    box = np.where(periodic[:, None], cell, 0.0)  # non-periodic rows play no part
+    search = vesin.NeighborList(cutoff=radius + _CUTOFF_MARGIN, full_list=True)
+    i, j, shifts, distances = search.compute(positions, box, periodic.tolist(), quantities="ijSd")
+    keep = distances <= radius
+    return j[keep].astype(np.int64), i[keep].astype(np.int64), shifts[keep].astype(np.int64), distances[keep]
+
+
 def _pairs_within(
     positions: np.ndarray, cell: np.ndarray, periodic: np.ndarray, radius: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Edges with 0 < distance <= radius: source, target, shifts [E, 3] int64, distances (float64)."""
-    box = np.where(periodic[:, None], cell, 0.0)  # non-periodic rows play no part
-    search = vesin.NeighborList(cutoff=radius + _CUTOFF_MARGIN, full_list=True)
-    i, j, shifts, distances = search.compute(positions, box, periodic.tolist(), quantities="ijSd")
-    keep = (distances > 0.0) & (distances <= radius)
-    return j[keep].astype(np.int64), i[keep].astype(np.int64), shifts[keep].astype(np.int64), distances[keep]
+    source, target, shifts, distances = pairs_within(positions, cell, periodic, radius)
+    keep = distances > 0.0
+    return source[keep], target[keep], shifts[keep], distances[keep]
 
 
 def _first_search_radius(num_atoms: int, cell: np.ndarray, periodic: np.ndarray, max_neighbors: int) -> float:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from eqv2.batch import Structure
-from eqv2.graph import radius_graph
+from eqv2.graph import pairs_within
 
+LAST_ELEMENT = len(chemical_symbols) - 1  # 118: ASE has no symbol above it (nor for a negative number)
 MIN_DISTANCE = 0.1  # Å: two atoms closer than this are a broken structure
 _SEARCH_RADIUS = 1.0  # Å: the pair search radius; a cell list's bin count grows as (box / radius)^3
 LABELS = ("energy", "forces", "stress")
@@ -25,13 +27,14 @@ def validate_structure(
 ) -> None:
     """Raise `DataError` for the first problem found; isolated atoms with no neighbours are valid.
 
-    Checks, in order: at least one atom; finite positions; atomic numbers in 1..max_atomic_number;
+    Checks, in order: at least one atom; finite positions; atomic numbers in 1..max_atomic_number
+    (at most `LAST_ELEMENT`);
     periodic cell vectors spanning non-zero volume; no two atoms (or periodic images) closer than
     `MIN_DISTANCE`; every label in ``required_labels`` present, finite and of the right shape.
     """
     name = structure.name or "structure"
     checks = (
-        lambda: _atoms_problem(structure, max_atomic_number),
+        lambda: _atoms_problem(structure, min(max_atomic_number, LAST_ELEMENT)),
         lambda: _cell_problem(structure),
         lambda: _distance_problem(structure),
         lambda: _labels_problem(structure, required_labels),
@@ -39,6 +42,12 @@ def validate_structure(
     for check in checks:  # in order: later checks assume the earlier ones passed
         if problem := check():
             raise DataError(f"{name}: {problem}")
+
+
+def has_element_symbols(numbers: np.ndarray) -> bool:
+    """True when ASE has a symbol for every atomic number in ``numbers`` [N] (0..118, 0 being its dummy
+    "X"); its chemical formula and extxyz writer fail (IndexError) or misname an atom otherwise."""
+    return bool(((numbers >= 0) & (numbers <= LAST_ELEMENT)).all())
 
 
 def _atoms_problem(structure: Structure, max_atomic_number: int) -> str | None:
@@ -65,15 +74,20 @@ def _cell_problem(structure: Structure) -> str | None:
 
 
 def _distance_problem(structure: Structure) -> str | None:
-    edge_index, shifts = radius_graph(structure.positions, structure.cell, structure.pbc, _SEARCH_RADIUS)
-    vectors = structure.positions[edge_index[0]] + shifts.numpy() @ structure.cell - structure.positions[edge_index[1]]
-    distances = np.linalg.norm(vectors, axis=1)  # [E]
+    source, target, shifts, distances = pairs_within(
+        np.asarray(structure.positions, dtype=np.float64),
+        np.asarray(structure.cell, dtype=np.float64),
+        np.asarray(structure.pbc, dtype=bool),
+        _SEARCH_RADIUS,
+    )
     if not (distances < MIN_DISTANCE).any():
         return None
-    closest = int(np.argmin(distances))
-    source, target = edge_index[:, closest].tolist()
-    image = "" if source != target else f" (periodic image {shifts[closest].tolist()})"
-    return f"atoms {target} and {source}{image} are {distances[closest]:.3g} Å apart (minimum {MIN_DISTANCE} Å)"
+    closest = np.lexsort((source, target, distances))[0]  # the closest pair; ties by atom index
+    image = f" (periodic image {shifts[closest].tolist()})" if shifts[closest].any() else ""
+    return (
+        f"atoms {target[closest]} and {source[closest]}{image} are {distances[closest]:.3g} Å apart "
+        f"(minimum {MIN_DISTANCE} Å)"
+    )
 
 
 def _labels_problem(structure: Structure, required_labels: Sequence[str]) -> str | None:

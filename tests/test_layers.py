@@ -1,7 +1,13 @@
-"""The import graph keeps its one-way layers (read from the source, not by importing it)."""
+"""The import graph keeps its one-way layers and imports only declared packages (read from the source, not
+by importing it)."""
 
 import ast
+import itertools
+import re
+import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).parents[1] / "eqv2"
 
@@ -57,3 +63,27 @@ def test_commands_are_reached_only_from_the_command_line_module():
     command_modules = {m for m in GRAPH if m.startswith("eqv2.commands.") and m != "eqv2.commands.common"}
     registered = {name for name in GRAPH["eqv2.cli"] if name.startswith("eqv2.commands.")}
     assert command_modules <= registered
+
+
+MODULE_OF = {"pyyaml": "yaml", "torch-sim-atomistic": "torch_sim"}  # distributions whose module is named otherwise
+
+
+def third_party_imports() -> set[str]:
+    """The top-level names of the packages outside the standard library that eqv2 imports anywhere."""
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    return imported - set(sys.stdlib_module_names) - {"eqv2"}
+
+
+def test_every_package_eqv2_imports_is_declared_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *itertools.chain(*project["optional-dependencies"].values())]
+    distributions = {re.match(r"[A-Za-z0-9_.-]+", requirement).group().lower() for requirement in requirements}
+    undeclared = third_party_imports() - {MODULE_OF.get(name, name) for name in distributions}
+    assert not undeclared

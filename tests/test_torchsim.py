@@ -2,6 +2,7 @@
 against eqv2's own relaxation and MD, and clear errors for bad states."""
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +15,12 @@ from eqv2.simulate.md import draw_momenta, run_md
 from eqv2.testing import GATE_MODEL, tiny_potential
 from eqv2.validation import DataError
 
-ts = pytest.importorskip("torch_sim", reason='the torchsim extra is not installed (pip install "eqv2[torchsim]")')
+NOT_INSTALLED = (
+    "torch-sim needs Python >= 3.11: the torchsim extra installs nothing on Python 3.10"
+    if sys.version_info < (3, 11)
+    else 'the torchsim extra is not installed (pip install "eqv2[torchsim]")'
+)
+ts = pytest.importorskip("torch_sim", reason=NOT_INSTALLED)
 from torch_sim.models.interface import validate_model_outputs  # noqa: E402
 
 from eqv2.torchsim import EquiformerV2Model  # noqa: E402

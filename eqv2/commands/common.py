@@ -1,9 +1,11 @@
-"""Options and error reporting shared by the commands that run a checkpoint (predict, relax, md, adsorbml)."""
+"""Options shared by the commands that run a checkpoint (predict, relax, md, adsorbml), and their one-line
+error reporting (`reports_errors`, also used by train, eval and convert)."""
 
 from __future__ import annotations
 
 import argparse
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from eqv2.graph import NEIGHBOR_MODES
 from eqv2.packing import Budget
 from eqv2.potential import DTYPES, Potential
 from eqv2.screening.run import rank_device
+from eqv2.train import distributed
 
 BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings
 
@@ -80,7 +83,8 @@ def read_structures(path: str) -> list[Atoms]:
 
 
 def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn bad input (missing file, not a checkpoint, invalid structure) into one line on stderr and exit code 2."""
+    """Turn bad input (missing file, not a checkpoint, invalid structure) into one line on stderr and exit code 2
+    (on each torchrun rank that meets it)."""
 
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
@@ -88,6 +92,9 @@ def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpar
             return run(args)
         except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
             print(f"eqv2 {args.command}: error: {error}", file=sys.stderr)
+            if distributed.launched_by_torchrun():
+                # torchrun stops the other ranks (SIGTERM) once one has exited: this one is exiting with code 2
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return 2
 
     return wrapped

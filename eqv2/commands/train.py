@@ -1,12 +1,15 @@
 """``eqv2 train CONFIG [--run-dir DIR] [--resume] [key.sub=value ...]``: train or fine-tune a potential.
 
-Under ``torchrun --nproc_per_node N -m eqv2 train ...`` it runs DDP over N processes.
+Under ``torchrun --nproc_per_node N -m eqv2 train ...`` it runs DDP over N processes. Bad input (a missing
+file, a config error, an invalid structure) is one line on stderr and exit code 2, on every rank that meets it.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from eqv2.commands.common import reports_errors
 
 HELP = "train or fine-tune a potential from a YAML config (DDP under torchrun)"
 
@@ -32,15 +35,13 @@ def collect_trailing_overrides(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse_with_trailing_overrides
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
-    from eqv2.train import ConfigError, load_config, train
+    from eqv2.train import load_config, train
 
-    try:
-        config = load_config(args.config, args.overrides)
-    except ConfigError as error:
-        raise SystemExit(f"config error: {error}") from None
+    config = load_config(args.config, args.overrides)
     run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
     if args.resume and not (run_dir / "last.pt").is_file():
-        raise SystemExit(f"--resume: {run_dir / 'last.pt'} does not exist")
+        raise FileNotFoundError(f"--resume: {run_dir / 'last.pt'} does not exist")
     train(config, run_dir, resume=args.resume)
     return 0

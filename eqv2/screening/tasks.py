@@ -21,7 +21,7 @@ from eqv2.screening.run import FAILED
 from eqv2.simulate.adsorbates import adsorbate_atoms
 from eqv2.simulate.adsorbml import Screening, placements, screen_many
 from eqv2.simulate.relax import BatchRelaxation, RelaxationStream, RelaxResult, relax_streams
-from eqv2.validation import DataError
+from eqv2.validation import LAST_ELEMENT, DataError, has_element_symbols, validate_structure
 
 REFILLED_CHUNK_BATCHES = 8  # a relaxation chunk holds the inputs of this many batches, to keep its batch full
 SAMPLED_BATCHES = 8  # the first batches packed to count the inputs per batch
@@ -39,7 +39,12 @@ class StructureFile:
         return len(self.dataset)
 
     def atoms(self, index: int) -> Atoms:
-        return self.dataset.read_atoms(int(index))
+        """The structure at ``index``. One with an atomic number ASE has no element for raises `DataError`
+        even where invalid structures are flagged: its record could not be written."""
+        atoms = self.dataset.read_atoms(int(index))
+        if not has_element_symbols(atoms.numbers):
+            validate_structure(named_structure(atoms, index), LAST_ELEMENT)
+        return atoms
 
     def items(self, indices: Iterable[int]) -> Iterator[tuple[int, Atoms]]:
         return ((int(index), self.atoms(index)) for index in indices)

@@ -138,6 +138,8 @@ def parse_yaml(text: str) -> Any:
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
     """A checked `TrainConfig` from a YAML file and ``key.sub=value`` overrides (values parsed as YAML)."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
     values = parse_yaml(Path(path).read_text()) if path is not None else {}
     values = values or {}
     if not isinstance(values, dict):

@@ -13,6 +13,7 @@ from eqv2.experiment.statistics import (
     paired_differences,
     slopes_by_seed,
     t_interval,
+    t_quantile,
     verdict,
 )
 
@@ -25,6 +26,17 @@ def test_t_interval_of_three_values():
     assert estimate.high - estimate.mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
     assert estimate.mean - estimate.low == pytest.approx(estimate.high - estimate.mean)
     assert estimate.n == 3
+
+
+@pytest.mark.parametrize(
+    "confidence, degrees, quantile",  # scipy.stats.t.ppf(0.5 + confidence / 2, degrees)
+    [(0.95, 1, 12.706204736174694), (0.95, 2, 4.302652729749462), (0.95, 3, 3.1824463052837078),
+     (0.95, 10, 2.228138851986274), (0.95, 30, 2.0422724563012378), (0.95, 101, 1.983731002955606),
+     (0.99, 1, 63.656741162871526), (0.99, 4, 4.604094871349992), (0.9, 7, 1.8945786050900062),
+     (0.5, 6, 0.7175581964914126)],
+)  # fmt: skip
+def test_t_quantile_equals_scipys_to_float64_round_off(confidence, degrees, quantile):
+    assert t_quantile(confidence, degrees) == pytest.approx(quantile, rel=1e-12)
 
 
 def test_t_interval_covers_the_true_mean_about_95_percent_of_the_time():

@@ -1,6 +1,7 @@
 """The screening commands in one process: streaming output, resume after a crash, settings, errors."""
 
 import functools
+from collections import Counter
 
 import ase.io
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import eqv2
 from eqv2.cli import main
 from eqv2.packing import Budget
+from eqv2.potential import Potential
 from eqv2.screening.records import RecordWriter, scan_records
 from eqv2.screening.run import chunk_bounds, shard
 from eqv2.screening.tasks import PredictTask, RelaxTask, StructureFile
@@ -34,29 +36,56 @@ def crash_after(monkeypatch, records: int) -> None:
     monkeypatch.setattr(RecordWriter, "write", crashing)
 
 
+def model_calls(monkeypatch) -> list[tuple[int, ...]]:
+    """From now on, the input indices of the structures (named ``structure <index>``) in each model call."""
+    calls, forward = [], Potential.forward
+
+    def recording(potential, batch, *args, **kwargs):
+        calls.append(tuple(int(name.split()[-1]) for name in batch.names))
+        return forward(potential, batch, *args, **kwargs)
+
+    monkeypatch.setattr(Potential, "forward", recording)
+    return calls
+
+
 def run(*arguments) -> int:
     return main([str(argument) for argument in arguments])
 
 
 @pytest.mark.parametrize(
-    "command, options",
-    [("predict", ["--max-atoms", "40", "--chunk-size", "5"]),
-     ("relax", ["--batch-size", "2", "--chunk-size", "4", "--steps", "10", "--fmax", "0.03"])],
+    "command, options, finished",
+    [("predict", ["--max-atoms", "40", "--chunk-size", "5"], 8),  # inputs 5-7 are one batch of chunk 5-9
+     ("relax", ["--batch-size", "2", "--chunk-size", "4", "--steps", "10", "--fmax", "0.03"], 6)],
 )  # fmt: skip
 def test_a_run_resumed_after_a_crash_equals_an_uninterrupted_one(
-    command, options, checkpoint, slabs_file, tmp_path, monkeypatch
+    command, options, finished, checkpoint, slabs_file, tmp_path, monkeypatch, capsys
 ):
     full, output, parts = tmp_path / "full.extxyz", tmp_path / "out.extxyz", tmp_path / "out.extxyz.parts"
+    uninterrupted_calls = model_calls(monkeypatch)
     assert run(command, checkpoint, slabs_file, "-o", full, *options) == 0
-    crash_after(monkeypatch, 6)
+    monkeypatch.undo()
+    crash_after(monkeypatch, finished)
     with pytest.raises(Crash):
         run(command, checkpoint, slabs_file, "-o", output, *options)
     monkeypatch.undo()
     scan = scan_records(parts / "rank-0.extxyz")
-    assert len(scan.indices) == 6 and (parts / "rank-0.extxyz").stat().st_size > scan.end  # a cut record
+    assert len(scan.indices) == finished and (parts / "rank-0.extxyz").stat().st_size > scan.end  # a cut record
+    capsys.readouterr()
+    resumed_calls = model_calls(monkeypatch)
     assert run(command, checkpoint, slabs_file, "-o", output, *options) == 0
     assert output.read_bytes() == full.read_bytes() and not parts.exists()
     assert [a.info["input_index"] for a in ase.io.read(output, index=":")] == list(range(12))
+    assert f"{finished} from an earlier run" in capsys.readouterr().err
+    # the resumed run repeats only the model calls that held an unfinished input: predict skips a chunk
+    # or a batch of finished inputs, relax a chunk of them (4 inputs)
+    done = set(scan.indices)
+    if command == "predict":
+        repeated = [call for call in uninterrupted_calls if not done.issuperset(call)]
+    else:
+        unfinished_chunks = {index // 4 for index in range(12) if index not in done}
+        repeated = [call for call in uninterrupted_calls if call[0] // 4 in unfinished_chunks]
+    assert len(repeated) < len(uninterrupted_calls)
+    assert Counter(resumed_calls) == Counter(repeated)
 
 
 def test_other_batches_change_the_last_bits_which_is_why_runs_are_chunked(checkpoint, slabs_file, tmp_path):
@@ -94,7 +123,9 @@ def test_flagged_structures_are_recorded_and_counted(checkpoint, make_slab, tmp_
     assert "1 failed" in capsys.readouterr().err
 
 
-def test_adsorbml_screens_every_slab_with_every_adsorbate_and_resumes(checkpoint, make_slab, tmp_path, monkeypatch):
+def test_adsorbml_screens_every_slab_with_every_adsorbate_and_resumes(
+    checkpoint, make_slab, tmp_path, monkeypatch, capsys
+):
     ase.io.write(tmp_path / "slabs.extxyz", [make_slab(0, None), make_slab(1, None, repeat=2)])
     options = ["--adsorbate", "O,OH", "--placements", "3", "--top-k", "1", "--steps", "3", "--chunk-size", "1"]
     full, output = tmp_path / "full.extxyz", tmp_path / "out.extxyz"
@@ -108,8 +139,10 @@ def test_adsorbml_screens_every_slab_with_every_adsorbate_and_resumes(checkpoint
     with pytest.raises(Crash):
         run("adsorbml", checkpoint, "--slab", tmp_path / "slabs.extxyz", "-o", output, *options)
     monkeypatch.undo()
+    capsys.readouterr()
     assert run("adsorbml", checkpoint, "--slab", tmp_path / "slabs.extxyz", "-o", output, *options) == 0
     assert output.read_bytes() == full.read_bytes()
+    assert "3 systems screened" in (err := capsys.readouterr().err) and "1 from an earlier run" in err
 
 
 def test_adsorbml_pairs_each_slab_with_its_own_adsorbate(checkpoint, make_slab, tmp_path, capsys):

@@ -72,7 +72,9 @@ def test_a_run_with_a_killed_rank_resumes_to_the_one_process_output(checkpoint, 
     _, errors = process.communicate(timeout=300)
     assert process.returncode != 0 and not output.exists(), errors
     assert len(scan_records(records).indices) > 0
+    finished = len({index for path in records.parent.glob("rank-*.extxyz") for index in scan_records(path).indices})
     process = torchrun("relax", checkpoint, slabs_file, "-o", output, *options)
     _, errors = process.communicate(timeout=300)
     assert process.returncode == 0, errors
     assert output.read_bytes() == (tmp_path / "one.extxyz").read_bytes()
+    assert re.search(rf"\b{12 - finished} structures in .*; {finished} from an earlier run", errors), errors

@@ -46,6 +46,16 @@ def test_unknown_element_is_a_clear_error(checkpoint, slabs, tmp_path, capsys):
     assert "structure 1: atomic number 110" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("on_error", ["raise", "flag"])
+def test_an_atomic_number_no_element_has_is_a_clear_error(on_error, checkpoint, slabs, tmp_path, capsys):
+    bad = slabs[0].copy()
+    bad.numbers[-1] = 119  # a .traj file holds it; an extxyz record cannot
+    ase.io.write(tmp_path / "in.traj", [slabs[1], bad])
+    arguments = [checkpoint, str(tmp_path / "in.traj"), "-o", str(tmp_path / "o.xyz"), "--on-error", on_error]
+    assert main(["predict", *arguments]) == 2
+    assert f"structure 1: atomic number 119 of atom {len(bad) - 1} is outside 1..118" in capsys.readouterr().err
+
+
 def test_predict_bf16_flag_runs_the_bf16_mode(checkpoint, slabs, tmp_path):
     ase.io.write(tmp_path / "in.extxyz", slabs[:2])
     assert main(["predict", checkpoint, str(tmp_path / "in.extxyz"), "-o", str(tmp_path / "out.extxyz"), "--bf16"]) == 0

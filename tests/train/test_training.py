@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,40 @@ def test_ddp_two_processes_match_one(make_config, tmp_path):
     assert [row["train_loss"] for row in rows(tmp_path / "ddp")] == pytest.approx(losses, rel=1e-4)
     weights = [read_checkpoint_file(tmp_path / name / "last.pt")["state_dict"] for name in ("single", "ddp")]
     assert max_difference(*weights) <= 1e-6
+
+
+def write_bad_data_config(make_config, emt_data, folder: Path) -> Path:
+    """A config whose training set has two coincident atoms in its structure 2."""
+    images = ase.io.read(emt_data["train"], index=":")
+    images[2].positions[1] = images[2].positions[0]
+    ase.io.write(folder / "bad.extxyz", images)
+    config = make_config(optim={"max_steps": 2})
+    config["data"]["train"] = str(folder / "bad.extxyz")
+    (folder / "bad.yaml").write_text(yaml.safe_dump(config))
+    return folder / "bad.yaml"
+
+
+BAD_DATA_ERROR = "eqv2 train: error: {folder}/bad.extxyz[2]: atoms 0 and 1 are 0 Å apart"
+
+
+def test_train_reports_bad_input_in_one_line(make_config, emt_data, tmp_path, capsys):
+    assert cli_main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert f"eqv2 train: error: config file {tmp_path / 'missing.yaml'} does not exist" in capsys.readouterr().err
+    config_path = write_bad_data_config(make_config, emt_data, tmp_path)
+    assert cli_main(["train", str(config_path), "--run-dir", str(tmp_path / "run")]) == 2
+    assert BAD_DATA_ERROR.format(folder=tmp_path) in capsys.readouterr().err
+
+
+def test_every_torchrun_rank_reports_bad_data_in_one_line_and_exits_2(make_config, emt_data, tmp_path):
+    config_path = write_bad_data_config(make_config, emt_data, tmp_path)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "eqv2", "train", str(config_path), "--run-dir", str(tmp_path / "run")]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "GLOO_SOCKET_IFNAME": "lo"}
+    finished = run_with_one_retry_on_socket_errors(command, environment)
+    output = finished.stdout + finished.stderr
+    assert output.count(BAD_DATA_ERROR.format(folder=tmp_path)) == 2, output[-8000:]
+    assert len(re.findall(r"exitcode\s+: 2\b", output)) == 2, output[-8000:]  # torchrun's summary, per rank
+    assert "DataError" not in output and "/eqv2/" not in output  # no traceback from a rank
 
 
 def test_eval_command(trained, emt_data, tmp_path):
