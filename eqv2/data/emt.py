@@ -9,7 +9,8 @@ EMT relaxation, rattled copies of the relaxed structure and snapshots of a short
   on each side) and the coverage (1 or 2 adsorbates). The lower half of the slab is held by
   FixAtoms. Tags follow OC20: 0 fixed subsurface, 1 free surface, 2 adsorbate.
 - ``bulk``: a strained (up to 4 % per component) and rattled fcc or bcc crystal of one metal,
-  24 to 32 atoms, periodic in 3D, with EMT's stress as a label.
+  24 to 32 atoms, periodic in 3D, with EMT's stress as a label. Its rattled copies are each strained
+  anew, so the bulk frames span a range of volumes and the energy-volume curve can be learned.
 - ``molecule``: one adsorbate alone in a box of vacuum, non-periodic or periodic (then with stress);
   the molecule systems of a split take the adsorbates in turn, so ``train`` has every one.
 
@@ -76,7 +77,7 @@ MD_FRAMES = 3
 FRAMES_PER_SYSTEM = RELAXATION_FRAMES + RATTLED_FRAMES + MD_FRAMES
 MAX_RELAXATION_STEPS = 40
 MD_STEPS_BETWEEN_FRAMES = 8
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,16 @@ def build_bulk(spec: BulkSpec, rng: np.random.Generator) -> Atoms:
     constant = fcc_constant if spec.lattice == "fcc" else fcc_constant / 2 ** (1 / 3)  # same volume per atom
     crystal = bulk(spec.metal, spec.lattice, a=constant, cubic=spec.cubic)
     crystal = crystal.repeat(BULK_SUPERCELLS[(spec.lattice, spec.cubic)])
-    strain = rng.uniform(-MAX_STRAIN, MAX_STRAIN, size=(3, 3))
-    crystal.set_cell(crystal.cell[:] @ (np.eye(3) + 0.5 * (strain + strain.T)), scale_atoms=True)
+    crystal.set_cell(crystal.cell[:] @ random_strain(rng), scale_atoms=True)
     crystal.positions += rng.normal(scale=rng.uniform(0.02, 0.1), size=crystal.positions.shape)
     crystal.set_tags(1)
     return crystal
+
+
+def random_strain(rng: np.random.Generator) -> np.ndarray:
+    """[3, 3] deformation 1 + e, e symmetric with components up to `MAX_STRAIN` (cell rows: cell @ (1 + e))."""
+    strain = rng.uniform(-MAX_STRAIN, MAX_STRAIN, size=(3, 3))
+    return np.eye(3) + 0.5 * (strain + strain.T)
 
 
 def build_molecule(spec: MoleculeSpec, rng: np.random.Generator) -> Atoms:
@@ -245,6 +251,8 @@ def system_frames(spec: SystemSpec, rng: np.random.Generator) -> list[Atoms]:
     free = atoms.get_tags() > 0  # [N] atoms not held by FixAtoms
     for _ in range(RATTLED_FRAMES):
         rattled = atoms.copy()
+        if isinstance(spec, BulkSpec):
+            rattled.set_cell(rattled.cell[:] @ random_strain(rng), scale_atoms=True)
         rattled.positions[free] += rng.normal(scale=rng.uniform(0.03, 0.15), size=(free.sum(), 3))
         frames.append(labelled(rattled))
     frames.extend(md_frames(atoms, rng))
