@@ -28,7 +28,8 @@ class Calculator(AseCalculator):
         neighbor_mode: replaces the potential's rule for ties at max_neighbors
             (`eqv2.graph.NEIGHBOR_MODES`); None keeps it.
         keep_freed_memory: apply `eqv2.cpu_memory.keep_freed_memory` (process-wide glibc malloc
-            settings; on a CPU, repeated calls on small structures run about 1.6x faster).
+            settings that make repeated calls on a CPU faster; benchmarks/RESULTS.md, section
+            *glibc malloc settings*).
         compile: compile the network with torch.compile (`eqv2.compile`); the first call compiles.
 
     With a stress head and direct forces, every calculation on a cell with volume also stores the

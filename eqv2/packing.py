@@ -25,16 +25,14 @@ from eqv2.validation import DataError
 Item = TypeVar("Item")
 
 # Peak memory of one model call per edge, in bytes of float32, per edge value (a coefficient of the
-# m-truncated irreps times sphere_channels): the slope of peak RSS over batch size on OC20-like slabs,
-# `python benchmarks/screening.py memory` (2-core x86_64 CPU, torch 2.13.0, 2026-12-02). Direct
-# forces (no autograd), every edge in one chunk as on GPUs: demo model 46, oc20-31M 30 (14 to 22 on
-# CPUs, where the edges run in chunks). Conservative forces (autograd keeps every layer's per-edge
-# tensors), per layer: demo 285 / 3 layers = 95, oc20-31M 535 / 8 layers = 67. The larger figures:
+# m-truncated irreps times sphere_channels): for direct forces with every edge in one chunk (as on
+# GPUs), and per layer for conservative forces (autograd keeps every layer's per-edge tensors). Each is
+# the larger of the demo model's and oc20-31M's measured figures (benchmarks/RESULTS.md, section
+# *Screening at scale*).
 BYTES_PER_EDGE_VALUE = 46.0
 BYTES_PER_EDGE_VALUE_AND_LAYER = 95.0  # conservative forces
 MEMORY_FRACTION = 0.5  # of the device's free memory given to a batch
-# Edges past which a bigger batch runs no faster on CPUs: the demo model's structures per second
-# level off between 80,000 and 160,000 edges (`python benchmarks/screening.py packing`).
+# Edges past which a bigger batch runs no faster on CPUs (benchmarks/RESULTS.md, section *Screening at scale*).
 CPU_MAX_EDGES = 100_000
 
 
