@@ -32,7 +32,8 @@ class Calculator(AseCalculator):
             (`Potential.derivative_graph`); ``results["neighbor_mode"]`` names the rule of the graph
             that energy and forces came from.
         keep_freed_memory: apply `eqv2.cpu_memory.keep_freed_memory` (process-wide glibc malloc
-            settings; on a CPU, repeated calls on small structures run about 1.6x faster).
+            settings that make repeated calls on a CPU faster; benchmarks/RESULTS.md, section
+            *glibc malloc settings*).
         compile: compile the network with torch.compile (`eqv2.compile`); the first call compiles.
 
     With a stress head and direct forces, every calculation on a cell with volume also stores the

@@ -4,8 +4,8 @@
 rotation, SO(2) convolutions, activation, logits), each feed-forward network's computation on a group
 of nodes (`nodes_forward`) and each norm, with ``dynamic=True``, so that a new number of atoms or
 edges reuses the compiled code instead of compiling again. The edge and node chunk loops, softmax
-and scatter sums stay in eager mode. The first call compiles
-(tens of seconds on a CPU); outputs equal eager mode to float32 round-off. Double backward through
+and scatter sums stay in eager mode. The first call compiles (its time: benchmarks/RESULTS.md,
+section *torch.compile*); outputs equal eager mode to float32 round-off. Double backward through
 compiled code is not supported by PyTorch, so training with conservative forces cannot use it.
 """
 

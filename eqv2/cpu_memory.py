@@ -3,9 +3,8 @@
 PyTorch's CPU tensors are plain malloc'ed blocks. With glibc's defaults, freed memory at the top of
 the heap goes back to the OS (trimming) and large blocks come from fresh mmap'ed pages, so the big
 temporaries of every forward pass (per-edge messages, S2 grid values) are served by new pages, each
-paid with a page fault. For one 29-atom slab through `eqv2.Calculator` (the demo model, 2 cores,
-`benchmarks/calculator_calls.py`): 37 to 39 ms per call with glibc's defaults, 23 ms with the
-settings below.
+paid with a page fault. The settings below keep those pages with the process, which makes repeated
+calls faster (benchmarks/RESULTS.md, section *glibc malloc settings*).
 
 `keep_freed_memory` serves blocks up to 32 MB from the heap (glibc's largest M_MMAP_THRESHOLD on
 64-bit systems) and keeps up to 1 GiB of freed heap for reuse (M_TRIM_THRESHOLD). Peak memory is

@@ -31,20 +31,15 @@ Item = TypeVar("Item")
 CALL_PATHS = ("direct", "stress", "conservative")
 
 # Peak memory of one model call per edge, in bytes of float32, per edge value (a coefficient of the
-# m-truncated irreps times sphere_channels): the slope of peak RSS over batch size on OC20-like slabs,
-# `python benchmarks/screening.py memory` (2-core x86_64 CPU, torch 2.13.0, 2026-12-02). Direct
-# forces (no autograd), every edge in one chunk as on GPUs: demo model 46, oc20-31M 30 (14 to 22 on
-# CPUs, where the edges run in chunks). Autograd keeps every layer's per-edge tensors, so the other
-# paths are per layer: conservative forces demo 285 / 3 layers = 95, oc20-31M 535 / 8 layers = 67;
-# the stress by autograd with direct forces (one thread, 2026-12-07) demo 280 / 3 = 93, oc20-31M
-# 355 / 8 = 44. The largest figure of each:
+# m-truncated irreps times sphere_channels): for direct forces with every edge in one chunk (as on
+# GPUs), and per layer for the autograd paths (stress by the strain derivative, conservative forces:
+# autograd keeps every layer's per-edge tensors). Each is the larger of the demo model's and
+# oc20-31M's measured figures (benchmarks/RESULTS.md, section *Screening at scale*).
 BYTES_PER_EDGE_VALUE = 46.0  # direct
 BYTES_PER_EDGE_VALUE_AND_LAYER = 95.0  # stress and conservative
 MEMORY_FRACTION = 0.5  # of the device's free memory given to a batch
-# Most estimated memory of a batch on CPUs: throughput levels off far below it (the demo model's
-# structures per second are flat from 5,000 edges, 66 MB by `bytes_per_edge`, to 160,000 edges,
-# `python benchmarks/screening.py packing`), and it holds one process screening with oc20-31M under
-# 3 GB (docs/screening.md).
+# Most estimated memory of a batch on CPUs: throughput levels off far below it, and it holds one process
+# screening with oc20-31M under 3 GB (benchmarks/RESULTS.md, section *Screening at scale*).
 CPU_BATCH_BYTES = 2**30
 
 

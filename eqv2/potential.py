@@ -85,9 +85,8 @@ class Potential(nn.Module):
 
     ``compile=True`` (opt-in) compiles the network's dense parts with torch.compile (`eqv2.compile`).
     ``bf16 = True`` (opt-in, off by default) runs the network under bf16 autocast on any device:
-    matmuls in bfloat16, results in the potential's dtype. It is an approximation (errors measured by
-    `benchmarks/bf16_error.py`); on a CPU with AVX512-BF16 the oc20-31M 38-atom forward takes 0.24 s
-    instead of 0.53 s (`python -m benchmarks.speed`, README *Speed and memory*).
+    matmuls in bfloat16, results in the potential's dtype. It is an approximation, faster on CPUs with
+    AVX512-BF16 or AMX (errors and timings: benchmarks/RESULTS.md, section *Opt-in bf16 mode*).
     """
 
     def __init__(

@@ -7,11 +7,11 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from tqdm import tqdm
 
 from eqv2.batch import Batch, Structure, stress_to_voigt
 from eqv2.packing import Budget, Cost, pack, structure_cost
 from eqv2.potential import Potential
-from eqv2.progress import Progress
 from eqv2.validation import DataError
 
 ERROR_MODES = ("raise", "flag")
@@ -98,12 +98,11 @@ def predict(
     if on_error not in ERROR_MODES:
         raise ValueError(f"on_error must be one of {ERROR_MODES}, got {on_error!r}")
     items = as_structures(structures)
-    bar = Progress(len(items), "predict") if progress else None
     results = []
-    for group in batches(items, batch_size):
-        results.extend(predict_group(potential, group, forces, stress, on_error))
-        if bar:
-            bar.advance(len(group))
+    with tqdm(total=len(items), desc="predict", unit="structure", disable=not progress) as bar:
+        for group in batches(items, batch_size):
+            results.extend(predict_group(potential, group, forces, stress, on_error))
+            bar.update(len(group))
     return results
 
 

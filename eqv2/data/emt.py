@@ -43,8 +43,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import LBFGS
+from tqdm import tqdm
 
-from eqv2.progress import Progress
 from eqv2.simulate.adsorbates import ADSORBATES, adsorbate_atoms
 
 METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
@@ -306,7 +306,7 @@ def split_specs(
         yield rng, spec
 
 
-def split_frames(split: str, size: int, seed: int, held_out: set[tuple[str, str]], progress: Progress) -> list[Atoms]:
+def split_frames(split: str, size: int, seed: int, held_out: set[tuple[str, str]], progress: tqdm) -> list[Atoms]:
     """``size`` frames of one split (`split_specs`), `FRAMES_PER_SYSTEM` per system (fewer for the last)."""
     frames: list[Atoms] = []
     for system_number, (rng, spec) in enumerate(split_specs(split, seed, held_out)):
@@ -316,7 +316,7 @@ def split_frames(split: str, size: int, seed: int, held_out: set[tuple[str, str]
         for frame in new_frames:
             frame.info["system"] = system_number
         frames.extend(new_frames)
-        progress.advance(len(new_frames))
+        progress.update(len(new_frames))
     return frames
 
 
@@ -344,11 +344,11 @@ def generate(out: str | Path, n: int = 1000, seed: int = 0, overwrite: bool = Fa
             )
     out.mkdir(parents=True, exist_ok=True)
     held_out = held_out_pairs(seed)
-    progress = Progress(n, f"EMT dataset -> {out}")
-    for split, size in manifest["sizes"].items():
-        frames = split_frames(split, size, seed, held_out, progress)
-        partial = paths[split].with_suffix(".extxyz.partial")
-        ase.io.write(partial, frames, format="extxyz")
-        os.replace(partial, paths[split])
+    with tqdm(total=n, desc=f"EMT dataset -> {out}", unit="frame") as progress:
+        for split, size in manifest["sizes"].items():
+            frames = split_frames(split, size, seed, held_out, progress)
+            partial = paths[split].with_suffix(".extxyz.partial")
+            ase.io.write(partial, frames, format="extxyz")
+            os.replace(partial, paths[split])
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return paths

@@ -157,8 +157,9 @@ class S2Activation(nn.Module):
     """from_grid(SiLU(to_grid(x))): [Z, R, C] -> [Z, R, C].
 
     Under autocast it runs in float32 and returns float32: its products have inner dimensions of 5
-    to 19, which leave reduced-precision matrix units idle (in bf16 it was slower than in float32 on
-    a CPU with AMX), and SiLU of bf16 values converts them to float32 and back.
+    to 19, which leave reduced-precision matrix units idle (benchmarks/RESULTS.md, section *The 38-atom
+    forward against the reference's fastest path, 2026-12-02, Xeon with AMX*), and SiLU of bf16 values
+    converts them to float32 and back.
     """
 
     def __init__(self, grid: S2Grid) -> None:

@@ -45,9 +45,10 @@ from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
+from tqdm import tqdm
 
 from eqv2.packing import Budget
-from eqv2.progress import Progress
+from eqv2.progress import LinePerRefresh
 from eqv2.screening.records import RecordWriter, drop_partial_record, merge_records, scan_records
 from eqv2.train import distributed
 
@@ -233,14 +234,19 @@ def compute_shard(
 ) -> Counter:
     """Run ``task`` on ``chunks``, appending the result of each input not ``done`` to ``path``; outcome counts."""
     label = task.command if world_size == 1 else f"{task.command} rank {rank}/{world_size}"
-    interval = 0.0 if world_size == 1 and sys.stderr.isatty() else PROGRESS_INTERVAL
-    bar = Progress(sum(int((~done[chunk]).sum()) for chunk in chunks), label, interval=interval)
+    total = sum(int((~done[chunk]).sum()) for chunk in chunks)
+    if world_size == 1 and sys.stderr.isatty():
+        bar = tqdm(total=total, desc=label, unit="structure")
+    else:
+        lines = LinePerRefresh(sys.stderr)
+        bar = tqdm(total=total, desc=label, unit="structure", file=lines, mininterval=PROGRESS_INTERVAL, miniters=1)
     outcomes: Counter = Counter()
-    with RecordWriter(path) as writer:
+    with RecordWriter(path) as writer, bar:
         for index, atoms, outcome in task.compute(chunks, done, budget):
             if done[index]:
                 continue
             writer.write(index, atoms)
             outcomes[outcome] += 1
-            bar.advance(1, f"{outcomes[FAILED]} failed" if outcomes[FAILED] else "")
+            bar.set_postfix_str(f"{outcomes[FAILED]} failed" if outcomes[FAILED] else "", refresh=False)
+            bar.update(1)
     return outcomes

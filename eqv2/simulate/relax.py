@@ -31,12 +31,12 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.filters import FrechetCellFilter
 from ase.optimize import FIRE, LBFGS
 from ase.optimize.optimize import Optimizer
+from tqdm import tqdm
 
 from eqv2.batch import Structure
 from eqv2.packing import Budget, Cost, structure_cost
 from eqv2.potential import Potential
 from eqv2.prediction import attach_results, named_structure, predict_group
-from eqv2.progress import Progress
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"fire": FIRE, "lbfgs": LBFGS}
 MAX_FORCE = 100.0  # eV/Å: a force above this on a free atom means the structure blew up
@@ -241,10 +241,9 @@ def relax(
     """
     relaxation = BatchRelaxation(potential, fmax, steps, optimizer, relax_cell, forces, max_force, trajectory)
     stream = RelaxationStream(relaxation, enumerate(structures), budget or Budget())
-    bar = Progress(len(structures), "relax") if progress else None
     results = {}
-    for index, result in relax_streams([stream]):
-        results[index] = result
-        if bar:
-            bar.advance(1)
+    with tqdm(total=len(structures), desc="relax", unit="structure", disable=not progress) as bar:
+        for index, result in relax_streams([stream]):
+            results[index] = result
+            bar.update(1)
     return [results[index] for index in range(len(structures))]

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from eqv2.potential import Potential
 from eqv2.prediction import batches
-from eqv2.progress import Progress
 
 EFWT_ENERGY = 0.02  # eV
 EFWT_FORCES = 0.03  # eV/Å
@@ -81,16 +81,15 @@ def predict_dataset(
     progress: bool = False,
 ) -> Predictions:
     """Predictions for ``dataset[i]`` for i in ``indices``; stress where labels exist on 3D-periodic cells."""
-    bar = Progress(len(indices), "eval") if progress else None
     parts = []
-    for group in batches(indices, batch_size):
-        structures = [dataset[i] for i in group]
-        with_stress = np.array([s.stress is not None and s.stress_is_defined for s in structures])  # [B]
-        batch = potential.collate(structures)
-        results = potential(batch, forces=forces, stress=bool(with_stress.any()))
-        parts.append(_as_predictions(results, batch, with_stress))
-        if bar:
-            bar.advance(len(group))
+    with tqdm(total=len(indices), desc="eval", unit="structure", disable=not progress) as bar:
+        for group in batches(indices, batch_size):
+            structures = [dataset[i] for i in group]
+            with_stress = np.array([s.stress is not None and s.stress_is_defined for s in structures])  # [B]
+            batch = potential.collate(structures)
+            results = potential(batch, forces=forces, stress=bool(with_stress.any()))
+            parts.append(_as_predictions(results, batch, with_stress))
+            bar.update(len(group))
     return Predictions.concatenate(parts)
 
 

@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from eqv2.batch import Batch
 from eqv2.checkpoint import checkpoint_dict, load, read_checkpoint_file, save_atomically
 from eqv2.potential import Potential
-from eqv2.progress import Progress
 from eqv2.train import distributed
 from eqv2.train.config import ConfigError, TrainConfig, config_to_yaml
 from eqv2.train.ema import ExponentialMovingAverage
@@ -123,18 +123,19 @@ class Trainer:
         """Train until max_steps (or stop_at_step); returns the last validation row."""
         config = self.config
         end = min(self.max_steps, config.stop_at_step or self.max_steps)
-        progress = Progress(self.max_steps, "train", done=self.state.step) if self.is_main else None
         stream = self.sampler.stream(self.state.position)
         window = dict.fromkeys(("steps", "loss", "energy_error", "forces_error", "structures", "components"), 0.0)
         window_start, row = time.monotonic(), {}
-        while self.state.step < end:
-            lr = self.train_step(stream, window)
-            if progress:
-                progress.advance(1, self.status(window, time.monotonic() - window_start, lr))
-            if self.state.step % config.eval_every == 0 or self.state.step == end:
-                row = self.evaluate_and_save(window, time.monotonic() - window_start, lr)
-                window = dict.fromkeys(window, 0.0)
-                window_start = time.monotonic()
+        bar = tqdm(total=self.max_steps, initial=self.state.step, desc="train", unit="step", disable=not self.is_main)
+        with bar:
+            while self.state.step < end:
+                lr = self.train_step(stream, window)
+                bar.set_postfix_str(self.status(window, time.monotonic() - window_start, lr), refresh=False)
+                bar.update(1)
+                if self.state.step % config.eval_every == 0 or self.state.step == end:
+                    row = self.evaluate_and_save(window, time.monotonic() - window_start, lr)
+                    window = dict.fromkeys(window, 0.0)
+                    window_start = time.monotonic()
         if self.state.step == self.max_steps and self.is_main:
             self.finish()
         distributed.barrier()
@@ -235,7 +236,7 @@ class Trainer:
         rng_states = distributed.gather_objects(random_states())  # every rank's, for an exact resume
         if self.is_main:
             self.logbook.record(row)
-            print("\n" + log_line(row), file=sys.stderr)
+            tqdm.write(log_line(row), file=sys.stderr)
             checkpoint = self.checkpoint(rng_states)
             if improved:
                 save_atomically(checkpoint, self.run_dir / "best.pt")
