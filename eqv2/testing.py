@@ -196,3 +196,18 @@ def structures() -> list[Structure]:
         name="polar_axis",
     )
     return [molecule, slab, bulk, polar_axis]
+
+
+def cu111_slab(seed: int, adsorbate: str | None = "O", repeat: int = 1):
+    """An ``ase.Atoms`` Cu(111) 2x2x3 (or ``repeat`` x 2 x 3) slab with an optional adsorbate in an fcc site,
+    bottom layer fixed, rattled by 0.05 Å; 12-25 atoms."""
+    from ase.build import add_adsorbate, fcc111
+    from ase.constraints import FixAtoms
+
+    atoms = fcc111("Cu", size=(2 * repeat, 2, 3), vacuum=6.0)
+    if adsorbate:
+        add_adsorbate(atoms, adsorbate, height=1.9, position="fcc")
+    atoms.info.clear()  # ASE's adsorbate-site table, which extxyz cannot store
+    atoms.set_constraint(FixAtoms(mask=atoms.positions[:, 2] < atoms.positions[:, 2].min() + 0.1))
+    atoms.rattle(0.05, seed=seed)
+    return atoms

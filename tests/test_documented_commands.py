@@ -16,13 +16,12 @@ from pathlib import Path
 
 import ase.io
 import torch
-from ase.build import add_adsorbate, bulk, fcc111
-from ase.constraints import FixAtoms
+from ase.build import bulk
 
 import eqv2
 from eqv2.cli import main
 from eqv2.potential import Potential
-from eqv2.testing import GATE_MODEL, tiny_potential
+from eqv2.testing import GATE_MODEL, cu111_slab, tiny_potential
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -132,26 +131,15 @@ def arguments(command: str) -> list[str]:
     return words + SHORTER.get(words[0], [])
 
 
-def slab(seed: int, adsorbate: str | None = None) -> ase.Atoms:
-    """Cu(111) 2x2x3, bottom layer fixed, rattled."""
-    atoms = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
-    if adsorbate:
-        add_adsorbate(atoms, adsorbate, height=1.9, position="fcc")
-    atoms.info.clear()  # ASE's adsorbate-site table, which extxyz cannot store
-    atoms.set_constraint(FixAtoms(mask=atoms.positions[:, 2] < atoms.positions[:, 2].min() + 0.1))
-    atoms.rattle(0.05, seed=seed)
-    return atoms
-
-
 def inputs(directory: Path) -> None:
     """The tiny checkpoint, the input files the documents name, and the configs they run."""
     network = tiny_potential(dtype=torch.float32, **GATE_MODEL).model
     eqv2.save(Potential(network), directory / TINY_CHECKPOINT)
-    structures = [slab(0, "O"), bulk("Cu", "fcc", a=3.6, cubic=True), slab(1, "O")]
+    structures = [cu111_slab(0, "O"), bulk("Cu", "fcc", a=3.6, cubic=True), cu111_slab(1, "O")]
     for name in ("input", "structures", "candidates", "start"):
         ase.io.write(directory / f"{name}.extxyz", structures)
-    ase.io.write(directory / "slab.extxyz", slab(2))
-    ase.io.write(directory / "slabs.extxyz", [slab(3), slab(4)])
+    ase.io.write(directory / "slab.extxyz", cu111_slab(2, None))
+    ase.io.write(directory / "slabs.extxyz", [cu111_slab(3, None), cu111_slab(4, None)])
     shutil.copytree(ROOT / "configs", directory / "configs")
 
 

@@ -45,7 +45,9 @@ def worker(parent: int, rank: int) -> int | None:
 
 def structures_per_rank(errors: str) -> dict[int, int]:
     """The structures each rank computed, from its last progress line."""
-    return {int(rank): int(total) for rank, total in re.findall(r"predict rank (\d+)/2 \[[#.]+\] \d+/(\d+)", errors)}
+    return {
+        int(rank): int(total) for rank, total in re.findall(r"predict rank (\d+)/2: +100%\|[^|]*\| (\d+)/\d+", errors)
+    }
 
 
 def test_two_processes_share_a_small_input_and_write_what_one_process_writes(checkpoint, slabs_file, tmp_path):
