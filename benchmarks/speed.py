@@ -9,6 +9,8 @@ Sections:
 - training: forward, loss sum |E| + sum |F|, backward; batch of 8; oc20-31M;
 - lmax: time per forward against lmax = 2, 4, 6, 8, 10 (mmax 2, other sizes of oc20-31M), fitted exponent;
 - atoms: time per forward against the number of atoms (40 to 2,000), fitted exponent;
+- sizes: per call, eqv2 against the reference on Cu(111) slabs with CO from 14 to 602 atoms (not in the
+  default set; the reference's standard path up to 152 atoms, its no-grad path at every size);
 - flops: achieved FLOP/s of a 31M forward (torch.utils.flop_counter) against a dense float32 matmul;
 - determinism: whether two identical eqv2 calls give bitwise the same energies and forces;
 - bf16: eqv2's opt-in bf16 mode (bf16 autocast) against the reference in float32, as users run it,
@@ -51,6 +53,9 @@ INFERENCE_CASES = ("slab_38", "batch_8", "slab_600")
 CASES = (*INFERENCE_CASES, "training")  # --cases: the inference cases and the training step
 # The reference's standard path needs > 24 GB at ~600 atoms; it is not run there.
 REFERENCE_STANDARD_SKIPS = {"slab_600"}
+# section "sizes": (surface repeats x, y, layers) of Cu(111) slabs with CO on top, 14 to 602 atoms
+SIZE_SWEEP = ((2, 2, 3), (3, 2, 3), (3, 3, 3), (3, 3, 4), (4, 3, 4), (4, 4, 6), (5, 5, 6), (7, 7, 6), (10, 10, 6))
+REFERENCE_STANDARD_MAX_ATOMS = 152  # larger sizes: the reference's no-grad path only (memory)
 
 
 def atoms_for(case: str):
@@ -62,6 +67,9 @@ def atoms_for(case: str):
         return structures.slab_batch_8()
     if case.startswith("slab_"):
         return [structures.big_slab(n_atoms=int(case.split("_")[1]))]
+    if case.startswith("co_slab_"):  # co_slab_3x3x4
+        size = tuple(int(n) for n in case.removeprefix("co_slab_").split("x"))
+        return [structures.adsorbate_slab("Cu", size, "CO", "ontop", seed=sum(size))]
     raise ValueError(case)
 
 
@@ -425,6 +433,29 @@ def section_atoms(repeats: int) -> None:
     print(f"\nFitted exponent of time against atoms (from the second size on): {exponent:.2f}")
 
 
+def section_sizes(repeats: int, checkpoint: str | None) -> None:
+    print("\n### Per call against the number of atoms (oc20-31M, eval, no autograd; Cu(111) + CO)\n")
+    print("| atoms | eqv2 s | ref s | ref no-grad s | speed-up vs ref | vs no-grad |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for size in SIZE_SWEEP:
+        case = "co_slab_" + "x".join(map(str, size))
+        atoms = sum(map(len, atoms_for(case)))
+        ours = measure(sys.executable, "eqv2", case, "inference", repeats, checkpoint)
+        theirs = theirs_nograd = {}
+        if checkpoint:
+            if atoms <= REFERENCE_STANDARD_MAX_ATOMS:
+                theirs = measure(OPTIONS["reference_python"], "reference", case, "inference", repeats, checkpoint)
+            theirs_nograd = measure(
+                OPTIONS["reference_python"], "reference", case, "inference-nograd", repeats, checkpoint
+            )
+        print(
+            f"| {atoms} | {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | "
+            f"{cell(theirs_nograd, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
+            f"{ratio(theirs_nograd, ours, 'seconds')} |",
+            flush=True,
+        )
+
+
 def dense_matmul_rate(device: str = "cpu") -> tuple[int, float]:
     """(size, FLOP/s) of a dense float32 [size, size] @ [size, size] matmul, size 2048 on CPUs and 8192
     on GPUs (median of 5 by `median_seconds`, so on OPTIONS["clock"])."""
@@ -519,7 +550,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = (
-            shared_checkpoint(directory) if {"inference", "training", "bf16", "compile"} & set(sections) else None
+            shared_checkpoint(directory)
+            if {"inference", "training", "bf16", "compile", "sizes"} & set(sections)
+            else None
         )
         if "inference" in sections:
             section_inference(args.repeats, checkpoint)
@@ -529,6 +562,8 @@ def main() -> None:
             section_bf16(args.repeats, checkpoint)
         if "compile" in sections:
             section_compile(args.repeats, checkpoint)
+        if "sizes" in sections:
+            section_sizes(args.repeats, checkpoint)
     if "lmax" in sections:
         section_lmax(args.repeats)
     if "atoms" in sections:

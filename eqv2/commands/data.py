@@ -1,10 +1,11 @@
-"""``eqv2 data <subcommand>``: dataset tools. ``emt`` writes the built-in EMT dataset."""
+"""``eqv2 data <subcommand>``: dataset tools. ``emt`` writes the built-in EMT dataset, ``emt-eos`` its
+equation-of-state frames (bulk crystals across a range of volumes)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"
+HELP = "dataset tools: generate the built-in EMT dataset (eqv2 data emt, eqv2 data emt-eos)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +19,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emt.add_argument("--n", type=int, default=1000, help="number of structures over all splits (default 1000)")
     emt.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     emt.add_argument("--overwrite", action="store_true", help="replace a different dataset already in --out")
+    eos = subcommands.add_parser(
+        "emt-eos",
+        help="generate equation-of-state frames: bulk metals across a range of volumes (EMT)",
+        description="Write train.extxyz: perfect and rattled fcc/bcc crystals of every metal of the built-in "
+        "dataset at 0.92-1.08 times the equilibrium lattice constant; reuses matching output.",
+    )
+    eos.add_argument("--out", required=True, help="output directory")
+    eos.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    eos.add_argument("--overwrite", action="store_true", help="replace different data already in --out")
 
 
 def run(args: argparse.Namespace) -> int:
     from eqv2.data.emt import generate
+    from eqv2.data.emt_eos import generate_eos
 
+    if args.data_command == "emt-eos":
+        try:
+            print(f"train: {generate_eos(args.out, seed=args.seed, overwrite=args.overwrite)}")
+        except FileExistsError as error:
+            raise SystemExit(str(error)) from None
+        return 0
     if args.n < 1:
         raise SystemExit("--n must be at least 1")
     try:
