@@ -10,7 +10,7 @@ from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
 from eqv2 import cpu_memory
 from eqv2.batch import Structure, stress_to_voigt
-from eqv2.checkpoint import load
+from eqv2.checkpoints.loading import load
 from eqv2.potential import FORCE_MODES, Potential
 from eqv2.validation import has_element_symbols
 
@@ -27,7 +27,7 @@ class Calculator(AseCalculator):
         bf16: run the network under bf16 autocast (opt-in approximation, see `Potential`); None
             keeps the potential's setting.
         neighbor_mode: replaces the potential's rule for ties at max_neighbors
-            (`eqv2.graph.NEIGHBOR_MODES`); None keeps it. Energy derivatives (conservative forces,
+            (`eqv2.graph.neighbors.NEIGHBOR_MODES`); None keeps it. Energy derivatives (conservative forces,
             stress without a stress head) replace a checkpoint's ``reference_strict`` by ``strict``
             (`Potential.derivative_graph`); ``results["neighbor_mode"]`` names the rule of the graph
             that energy and forces came from.

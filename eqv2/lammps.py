@@ -41,7 +41,7 @@ import torch
 from ase.data import atomic_numbers
 
 from eqv2.batch import Structure
-from eqv2.checkpoint import load
+from eqv2.checkpoints.loading import load
 from eqv2.potential import FORCE_MODES, Potential
 
 MPI_LIBRARY = "libmpi.so.12"

@@ -9,7 +9,7 @@
 
 Forces and stress by autograd share one function, `energy_and_derivatives`, used for training and
 inference alike. They are taken on the graph of `Potential.derivative_graph`: a checkpoint's rule
-whose energy jumps at ties (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is replaced there by
+whose energy jumps at ties (`eqv2.graph.neighbors.DISCONTINUOUS_NEIGHBOR_MODES`) is replaced there by
 `DERIVATIVE_NEIGHBOR_MODE` (docs/checkpoints.md, *Energy derivatives and ties*).
 """
 
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
 from eqv2.compile import compile_network
-from eqv2.graph import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, radius_graph_batch
+from eqv2.graph.neighbors import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, radius_graph_batch
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
@@ -127,7 +127,7 @@ class Potential(nn.Module):
 
     @property
     def neighbor_mode(self) -> str:
-        """How ties at ``max_neighbors`` are resolved (`eqv2.graph.NEIGHBOR_MODES`); settable."""
+        """How ties at ``max_neighbors`` are resolved (`eqv2.graph.neighbors.NEIGHBOR_MODES`); settable."""
         return self.model.config.neighbor_mode
 
     @neighbor_mode.setter
@@ -148,7 +148,7 @@ class Potential(nn.Module):
     def derivative_graph(self, batch: Batch) -> Batch:
         """``batch`` with the graph its energy may be differentiated on.
 
-        A graph built with a discontinuous rule (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is rebuilt
+        A graph built with a discontinuous rule (`eqv2.graph.neighbors.DISCONTINUOUS_NEIGHBOR_MODES`) is rebuilt
         with `derivative_neighbor_mode`; where that is the same rule (the user chose it), a warning says
         that the derivatives need not match the energy.
         """

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from eqv2.batch import Structure
-from eqv2.checkpoint import load
+from eqv2.checkpoints.loading import load
 from eqv2.potential import FORCE_MODES, Potential
 
 try:

@@ -47,13 +47,14 @@ def test_so3_is_pure_math_and_nn_builds_only_on_it():
             assert all(name.startswith(("eqv2.so3", "eqv2.nn")) for name in imported), module
 
 
-def test_only_the_checkpoint_module_reads_foreign_formats():
-    outside = {m for m in importers_of("eqv2.compat") if not m.startswith("eqv2.compat")}
-    assert outside == {"eqv2.checkpoint"}
+def test_only_the_checkpoint_loader_reads_foreign_formats():
+    foreign = ("eqv2.checkpoints.fairchem", "eqv2.checkpoints.hydra")
+    importers = {module for name in foreign for module in importers_of(name)} - set(foreign)
+    assert importers == {"eqv2.checkpoints.loading"}
 
 
 def test_the_potential_and_prediction_do_not_import_the_data_package():
-    for module in ("eqv2.potential", "eqv2.prediction", "eqv2.batch", "eqv2.validation", "eqv2.model"):
+    for module in ("eqv2.potential", "eqv2.simulate.prediction", "eqv2.batch", "eqv2.validation", "eqv2.model"):
         assert not any(name.startswith("eqv2.data") for name in GRAPH[module]), module
 
 

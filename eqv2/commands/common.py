@@ -13,11 +13,11 @@ from pathlib import Path
 import ase.io
 from ase import Atoms
 
-from eqv2.checkpoint import load
-from eqv2.graph import NEIGHBOR_MODES
-from eqv2.packing import Budget
+from eqv2.checkpoints.loading import load
+from eqv2.graph.neighbors import NEIGHBOR_MODES
 from eqv2.potential import DTYPES, Potential
 from eqv2.screening.run import rank_device
+from eqv2.simulate.packing import Budget
 from eqv2.train import distributed
 
 BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings

@@ -15,9 +15,9 @@ from eqv2.commands.common import (
     screening_settings,
 )
 from eqv2.potential import FORCE_MODES
-from eqv2.prediction import ERROR_MODES
 from eqv2.screening.run import run_screening
 from eqv2.screening.tasks import PredictTask, StructureFile
+from eqv2.simulate.prediction import ERROR_MODES
 
 HELP = "energies, forces and stress for every structure in a file"
 

@@ -5,6 +5,6 @@ structures, in one process or many under torchrun.
 - `eqv2.screening.records`: result files that grow one whole record at a time;
 - `eqv2.screening.tasks`: what each command computes for a chunk of inputs.
 
-Batches are packed by `eqv2.packing`; relaxations keep their batch full with
+Batches are packed by `eqv2.simulate.packing`; relaxations keep their batch full with
 `eqv2.simulate.relax.RelaxationStream`.
 """

@@ -47,9 +47,9 @@ import numpy as np
 from ase import Atoms
 from tqdm import tqdm
 
-from eqv2.packing import Budget
 from eqv2.progress import LinePerRefresh
 from eqv2.screening.records import RecordWriter, drop_partial_record, merge_records, scan_records
+from eqv2.simulate.packing import Budget
 from eqv2.train import distributed
 
 BARRIER_TIMEOUT = timedelta(days=7)  # how long a rank waits for the others (the slowest shard)
@@ -68,7 +68,8 @@ class Task(Protocol):
         """[count] atoms of each input, for sharding."""
 
     def default_budget(self, processes: int) -> Budget:
-        """The budget when none is given, for ``processes`` sharing the machine (`eqv2.packing.default_budget`)."""
+        """The budget when none is given, for ``processes`` sharing the machine
+        (`eqv2.simulate.packing.default_budget`)."""
 
     def inputs_per_batch(self, budget: Budget) -> float:
         """How many inputs the first batches hold on average under ``budget``."""

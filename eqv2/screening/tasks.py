@@ -14,12 +14,12 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator as AseCalculator
 
 from eqv2.data.datasets import open_dataset
-from eqv2.packing import Budget, Cost, call_path, default_budget, pack, structure_cost
 from eqv2.potential import Potential
-from eqv2.prediction import attach_results, named_structure, predict_stream
 from eqv2.screening.run import FAILED
 from eqv2.simulate.adsorbates import adsorbate_atoms
 from eqv2.simulate.adsorbml import Screening, placements, screen_many
+from eqv2.simulate.packing import Budget, Cost, call_path, default_budget, pack, structure_cost
+from eqv2.simulate.prediction import attach_results, named_structure, predict_stream
 from eqv2.simulate.relax import BatchRelaxation, RelaxationStream, RelaxResult, relax_streams
 from eqv2.validation import LAST_ELEMENT, DataError, has_element_symbols, validate_structure
 
@@ -71,7 +71,7 @@ def mean_inputs_per_batch(potential: Potential, items: Iterable[tuple[Hashable, 
 
 @dataclass
 class PredictTask:
-    """Energies, forces and stress (`eqv2.prediction.predict_stream`), one record per structure."""
+    """Energies, forces and stress (`eqv2.simulate.prediction.predict_stream`), one record per structure."""
 
     potential: Potential
     structures: StructureFile

@@ -30,7 +30,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from eqv2.batch import Batch
-from eqv2.checkpoint import checkpoint_dict, load, read_checkpoint_file, save_atomically
+from eqv2.checkpoints.loading import load, read_checkpoint_file
+from eqv2.checkpoints.native import checkpoint_dict, save_atomically
 from eqv2.potential import Potential
 from eqv2.train import distributed
 from eqv2.train.config import ConfigError, TrainConfig, config_to_yaml

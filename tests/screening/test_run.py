@@ -9,11 +9,11 @@ import pytest
 
 import eqv2
 from eqv2.cli import main
-from eqv2.packing import Budget
 from eqv2.potential import Potential
 from eqv2.screening.records import RecordWriter, scan_records
 from eqv2.screening.run import chunk_bounds, shard
 from eqv2.screening.tasks import PredictTask, RelaxTask, StructureFile
+from eqv2.simulate.packing import Budget
 from eqv2.simulate.relax import BatchRelaxation
 
 

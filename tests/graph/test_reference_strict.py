@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 
-from eqv2 import graph_reference_strict
-from eqv2.graph import radius_graph
+from eqv2.graph import reference_strict
+from eqv2.graph.neighbors import radius_graph
 
-FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "reference" / "neighbors_strict.json").read_text())
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "reference" / "neighbors_strict.json").read_text())
 CHECKED_TORCH_VERSIONS = ("2.13.0",)
 
 
@@ -59,7 +59,7 @@ def plain_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @pytest.fixture(autouse=True)
 def fixture_machine_offsets(monkeypatch):
     """The image offsets rounded as on the machine that recorded the fixture (module docstring)."""
-    monkeypatch.setattr(graph_reference_strict.torch, "bmm", plain_bmm)
+    monkeypatch.setattr(reference_strict.torch, "bmm", plain_bmm)
 
 
 def eqv2_edges(case: dict, mode: str) -> list:

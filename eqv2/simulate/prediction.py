@@ -9,17 +9,12 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm import tqdm
 
-from eqv2.batch import Batch, Structure, stress_to_voigt
-from eqv2.packing import Budget, Cost, pack, structure_cost
+from eqv2.batch import Batch, Structure, batches, stress_to_voigt
 from eqv2.potential import Potential
+from eqv2.simulate.packing import Budget, Cost, pack, structure_cost
 from eqv2.validation import DataError
 
 ERROR_MODES = ("raise", "flag")
-
-
-def batches(items: Sequence, batch_size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), batch_size):
-        yield items[start : start + batch_size]
 
 
 def named_structure(atoms: Atoms, key: Hashable) -> Structure:
@@ -116,7 +111,7 @@ def predict_stream(
     skip: Callable[[Hashable], bool] | None = None,
 ) -> Iterator[tuple[Hashable, Atoms, dict]]:
     """`predict` for a stream of (key, atoms) ``items`` in batches packed within ``budget``
-    (`eqv2.packing.pack`); yields (key, atoms, result dict) in input order, a batch at a time.
+    (`eqv2.simulate.packing.pack`); yields (key, atoms, result dict) in input order, a batch at a time.
 
     A batch whose keys are all ``skip``-ped (results a resumed run already has) is packed but not
     computed, so the other batches are the same as without skipping."""

@@ -11,9 +11,9 @@ import torch
 
 import eqv2
 from eqv2.batch import Structure
-from eqv2.checkpoint import potential_from_checkpoint, read_checkpoint_file
+from eqv2.checkpoints.hydra import UnsupportedCheckpointError
+from eqv2.checkpoints.loading import potential_from_checkpoint, read_checkpoint_file
 from eqv2.cli import main as cli_main
-from eqv2.compat.hydra import UnsupportedCheckpointError
 
 REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference"
 OLD_FORMAT_CASES = ("tiny_L4M2", "tiny_gate_L2M1", "tiny_variants_L3M1", "tiny_plain_s2_L3M3")

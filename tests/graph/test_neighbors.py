@@ -1,4 +1,4 @@
-"""`eqv2.graph`: the radius graph equals ASE's neighbour list for any cell; the neighbour limit modes."""
+"""`eqv2.graph.neighbors`: the radius graph equals ASE's neighbour list for any cell; the neighbour limit modes."""
 
 import itertools
 
@@ -9,7 +9,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.neighborlist import neighbor_list
 
-from eqv2.graph import radius_graph, radius_graph_batch
+from eqv2.graph.neighbors import radius_graph, radius_graph_batch
 
 PBC_CHOICES = list(itertools.product([False, True], repeat=3))
 
@@ -165,7 +165,7 @@ def test_limits_match_their_definitions_on_random_structure():
 def test_limited_search_gives_the_edges_of_a_full_cutoff_search(mode, monkeypatch):
     """The neighbour-limited search starts small and grows; its edges equal those of one search at the
     cutoff, on symmetric crystals (degenerate shells), a rattled supercell and a slab."""
-    from eqv2 import graph
+    from eqv2.graph import neighbors
 
     slab = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((3, 3, 3))
     slab.center(vacuum=6.0, axis=2)
@@ -175,6 +175,6 @@ def test_limited_search_gives_the_edges_of_a_full_cutoff_search(mode, monkeypatc
     for atoms, k in itertools.product(cases, (4, 12, 20)):
         limited = eqv2_edges(atoms.positions, atoms.cell[:], atoms.pbc, 9.0, max_neighbors=k, mode=mode)
         with monkeypatch.context() as patch:
-            patch.setattr(graph, "_first_search_radius", lambda *args: np.inf)  # one search at the cutoff
+            patch.setattr(neighbors, "_first_search_radius", lambda *args: np.inf)  # one search at the cutoff
             full = eqv2_edges(atoms.positions, atoms.cell[:], atoms.pbc, 9.0, max_neighbors=k, mode=mode)
         assert limited == full, (atoms.get_chemical_formula(), k)

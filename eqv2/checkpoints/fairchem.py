@@ -1,6 +1,6 @@
 """Translate EquiformerV2 checkpoints saved by fairchem-core 1.x (old ``equiformer_v2`` format).
 
-The translation gives what `eqv2.checkpoint.build_potential` builds a potential from: the model
+The translation gives what `eqv2.checkpoints.parts.build_potential` builds a potential from: the model
 config, a state dict in eqv2's names, the target statistics and metadata (`CheckpointParts`).
 
 A fairchem checkpoint is a dict ``{"state_dict", "config", "normalizers", ...}``:
@@ -12,30 +12,22 @@ A fairchem checkpoint is a dict ``{"state_dict", "config", "normalizers", ...}``
 - ``normalizers`` hold ``target``/``energy`` and ``grad_target``/``forces`` (hydra checkpoints also
   ``stress_isotropic`` and ``stress_anisotropic``) with mean and std/rmsd.
 
-Hydra checkpoints (backbone + heads) are mapped onto these names by `eqv2.compat.hydra`.
+Hydra checkpoints (backbone + heads) are mapped onto these names by `eqv2.checkpoints.hydra`.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from eqv2.checkpoints.parts import CheckpointParts
 from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import NORMALIZED_TARGETS, Normalizer, TargetStatistics
 from eqv2.so3.grids import s2_grid_matrices
 
 SUPPORTED_MODEL_NAMES = ("equiformer_v2", "equiformerv2")
-
-
-class CheckpointParts(NamedTuple):
-    """A checkpoint of any format, translated: what a `Potential` is built from."""
-
-    model_config: EquiformerV2Config
-    state_dict: dict[str, Tensor]  # eqv2 names, no derived buffers
-    statistics: TargetStatistics
-    metadata: dict[str, Any]
 
 
 # fairchem module name -> eqv2 module name, applied to each component of a dotted key

@@ -25,7 +25,7 @@ the same *shell*:
   ``d^2 <= d_{k+1}^2 + 0.01 Å^2``, d_{k+1} the (k+1)-th smallest distance (so that neighbour is
   always kept).
 - ``"reference_strict"``: exactly the k neighbours the reference's strict rule keeps, ties included:
-  its float32 distances and its unstable sort, per structure (`eqv2.graph_reference_strict`). The
+  its float32 distances and its unstable sort, per structure (`eqv2.graph.reference_strict`). The
   cutoff test is made on the reference's float32 squared distances too.
 
 An atom with at most k neighbours keeps them all in every mode.
@@ -46,7 +46,7 @@ import torch
 import vesin
 from torch import Tensor
 
-from eqv2.graph_reference_strict import reference_strict_edges
+from eqv2.graph.reference_strict import reference_strict_edges
 
 NEIGHBOR_MODES = ("strict", "shell", "reference_loose", "reference_strict")
 DISCONTINUOUS_NEIGHBOR_MODES = ("reference_strict",)  # their energy jumps at exact ties (module docstring)

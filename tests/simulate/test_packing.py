@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from eqv2 import EquiformerV2, Potential, packing
-from eqv2.packing import (
+from eqv2 import EquiformerV2, Potential
+from eqv2.simulate import packing
+from eqv2.simulate.packing import (
     CPU_BATCH_BYTES,
     MEMORY_FRACTION,
     Budget,

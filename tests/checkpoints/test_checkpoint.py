@@ -10,10 +10,10 @@ from ase.calculators.calculator import PropertyNotImplementedError
 
 import eqv2
 from eqv2.batch import Structure
-from eqv2.checkpoint import read_checkpoint_file
+from eqv2.checkpoints.loading import read_checkpoint_file
 from eqv2.testing import GATE_MODEL, structures, tiny_potential
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 FAIRCHEM_CHECKPOINT = FIXTURES / "reference" / "tiny_L4M2" / "eqv2_tiny_L4M2_oc20.pt"
 

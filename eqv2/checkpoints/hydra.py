@@ -22,7 +22,8 @@ from typing import Any
 
 from torch import Tensor
 
-from eqv2.compat.fairchem import CheckpointParts, fairchem_parts, strip_module_prefix
+from eqv2.checkpoints.fairchem import fairchem_parts, strip_module_prefix
+from eqv2.checkpoints.parts import CheckpointParts
 
 _PLAIN_BACKBONES = ("equiformer_v2_backbone", "EquiformerV2Backbone")
 _DENS_BACKBONES = ("equiformer_v2_dens_backbone", "EqV2DeNSBackbone")

@@ -18,7 +18,7 @@ For one structure, as fairchem's ASE calculator builds it:
 
 The selection depends on the rounding of the float32 ``bmm`` in step 2, which differs between CPUs
 (BLAS kernels with or without fused multiply-adds); eqv2 calls the same ``bmm`` as the reference, so
-on one machine the two agree. `tests/test_graph_reference_strict.py` checks the selection against
+on one machine the two agree. `tests/graph/test_reference_strict.py` checks the selection against
 edge lists recorded from the reference. Edges are returned for the caller's own
 (unwrapped) positions: shift = n + w_j - w_i, with w_a the lattice translation that wrapped atom a.
 """
