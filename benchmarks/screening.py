@@ -41,11 +41,11 @@ import yaml
 from ase import Atoms
 
 import eqv2
+from eqv2.adsorbates import ADSORBATES
 from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
 from eqv2.model import EquiformerV2
 from eqv2.nn import graph_ops
 from eqv2.potential import Normalizer, Potential, TargetStatistics
-from eqv2.simulate.adsorbates import ADSORBATES
 from eqv2.simulate.packing import Budget, default_budget, edge_values
 from eqv2.simulate.prediction import predict_stream
 

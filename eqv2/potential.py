@@ -30,23 +30,14 @@ from eqv2.graph.neighbors import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, r
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
+from eqv2.runtime import resolve_dtype
 from eqv2.validation import validate_structure
 
 FORCE_MODES = ("direct", "conservative")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name
 NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
 # the rule energy derivatives use in place of a checkpoint's discontinuous one: the same k nearest
 # neighbours, ties broken by index and image, which small displacements do not change (docs/checkpoints.md)
 DERIVATIVE_NEIGHBOR_MODE = "strict"
-
-
-def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    """A torch dtype from a name in `DTYPES` ("float32", "float64") or a torch dtype; None stays None."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch dtype, got {dtype!r}")
-    return DTYPES[dtype]
 
 
 def denormalize(values: Tensor, normalizer: Normalizer) -> Tensor:
@@ -119,7 +110,7 @@ class Potential(nn.Module):
             self.compiled = True
 
     def to(self, *args, **kwargs) -> Potential:
-        """`nn.Module.to`, also accepting the dtype names of `DTYPES` ("float32", "float64")."""
+        """`nn.Module.to`, also accepting the dtype names of `eqv2.runtime.DTYPES` ("float32", "float64")."""
         args = tuple(resolve_dtype(arg) if _names_a_dtype(arg) else arg for arg in args)
         if "dtype" in kwargs:
             kwargs["dtype"] = resolve_dtype(kwargs["dtype"])

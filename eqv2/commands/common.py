@@ -13,12 +13,12 @@ from pathlib import Path
 import ase.io
 from ase import Atoms
 
+from eqv2 import runtime
 from eqv2.checkpoints.loading import load
 from eqv2.graph.neighbors import NEIGHBOR_MODES
-from eqv2.potential import DTYPES, Potential
-from eqv2.screening.run import rank_device
+from eqv2.potential import Potential
+from eqv2.runtime import DTYPES, rank_device
 from eqv2.simulate.packing import Budget
-from eqv2.train import distributed
 
 BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings
 
@@ -92,7 +92,7 @@ def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpar
             return run(args)
         except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
             print(f"eqv2 {args.command}: error: {error}", file=sys.stderr)
-            if distributed.launched_by_torchrun():
+            if runtime.launched_by_torchrun():
                 # torchrun stops the other ranks (SIGTERM) once one has exited: this one is exiting with code 2
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return 2

@@ -47,10 +47,10 @@ import numpy as np
 from ase import Atoms
 from tqdm import tqdm
 
+from eqv2 import runtime
 from eqv2.progress import LinePerRefresh
 from eqv2.screening.records import RecordWriter, drop_partial_record, merge_records, scan_records
 from eqv2.simulate.packing import Budget
-from eqv2.train import distributed
 
 BARRIER_TIMEOUT = timedelta(days=7)  # how long a rank waits for the others (the slowest shard)
 PROGRESS_INTERVAL = 30.0  # seconds between progress lines under torchrun or when stderr is not a terminal
@@ -120,13 +120,6 @@ def parts_directory(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def rank_device(device: str | None) -> str | None:
-    """Under torchrun, ``cuda`` means this rank's GPU, ``cuda:<LOCAL_RANK>``; other devices stay as given."""
-    if device == "cuda" and distributed.launched_by_torchrun():
-        return f"cuda:{distributed.local_rank()}"
-    return device
-
-
 def shard(atom_counts: np.ndarray, remaining: np.ndarray, world_size: int, rank: int) -> np.ndarray:
     """The items of ``remaining`` [K] (ascending indices into ``atom_counts``) that ``rank`` computes: rank r
     takes those whose middle atom, counted over ``remaining`` in order, falls in the r-th of ``world_size``
@@ -175,20 +168,20 @@ def run_screening(
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
     start = time.perf_counter()
-    rank, world_size = distributed.setup("cpu", timeout=BARRIER_TIMEOUT)  # gloo, for waiting only
+    rank, world_size = runtime.setup("cpu", timeout=BARRIER_TIMEOUT)  # gloo, for waiting only
     try:
         atom_counts, parts = task.atom_counts(), parts_directory(output)
         plan = agree_on_plan(task, parts, {**settings, "inputs": len(atom_counts)}, budget, chunk_size, rank)
         done = finished_inputs(parts, len(atom_counts), rank)
         chunks = own_chunks(atom_counts, done, plan.chunk_size, world_size, rank)
         outcomes = compute_shard(task, chunks, done, plan.budget, parts / f"rank-{rank}.extxyz", rank, world_size)
-        distributed.barrier()
+        runtime.barrier()
         if rank == 0:
             merge_records(sorted(parts.glob("rank-*.extxyz")), len(atom_counts), output)
             shutil.rmtree(parts)
-        total = sum(distributed.gather_objects(outcomes), Counter())
+        total = sum(runtime.gather_objects(outcomes), Counter())
     finally:
-        distributed.teardown()
+        runtime.teardown()
     return Summary(total, int(done.sum()), time.perf_counter() - start, rank)
 
 
@@ -198,13 +191,13 @@ def agree_on_plan(
     """The plan of an unfinished run in ``parts`` (`check_plan`), or a new one that rank 0 writes; every
     rank reads it back, so all ranks batch alike."""
     check_plan(parts, settings, budget, chunk_size)
-    distributed.barrier()
+    runtime.barrier()
     if rank == 0 and not (parts / PLAN_FILE).exists():
-        budget = budget or task.default_budget(distributed.local_world_size())
+        budget = budget or task.default_budget(runtime.local_world_size())
         chunk_size = chunk_size or max(round(task.batches_per_chunk * task.inputs_per_batch(budget)), 1)
         parts.mkdir(parents=True, exist_ok=True)
         (parts / PLAN_FILE).write_text(Plan(settings, budget, chunk_size).to_json())
-    distributed.barrier()
+    runtime.barrier()
     return Plan.from_json((parts / PLAN_FILE).read_text())
 
 
@@ -212,11 +205,11 @@ def finished_inputs(parts: Path, count: int, rank: int) -> np.ndarray:
     """[count] bool, True for inputs with a whole record in any rank's file, after this rank has cut the
     partial last record off its own."""
     drop_partial_record(parts / f"rank-{rank}.extxyz")
-    distributed.barrier()
+    runtime.barrier()
     done = np.zeros(count, bool)
     for path in sorted(parts.glob("rank-*.extxyz")):
         done[scan_records(path).indices] = True
-    distributed.barrier()  # every rank has read the records before any rank adds one
+    runtime.barrier()  # every rank has read the records before any rank adds one
     return done
 
 

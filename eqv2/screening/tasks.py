@@ -13,10 +13,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator as AseCalculator
 
+from eqv2.adsorbates import adsorbate_atoms
 from eqv2.data.datasets import open_dataset
 from eqv2.potential import Potential
 from eqv2.screening.run import FAILED
-from eqv2.simulate.adsorbates import adsorbate_atoms
 from eqv2.simulate.adsorbml import Screening, placements, screen_many
 from eqv2.simulate.packing import Budget, Cost, call_path, default_budget, pack, structure_cost
 from eqv2.simulate.prediction import attach_results, named_structure, predict_stream

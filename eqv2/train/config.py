@@ -26,7 +26,8 @@ import yaml
 
 from eqv2 import config_types
 from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config, load_preset
-from eqv2.potential import DTYPES, FORCE_MODES
+from eqv2.potential import FORCE_MODES
+from eqv2.runtime import DTYPES
 
 
 class ConfigError(ValueError):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
+from eqv2.adsorbates import ADSORBATES
 from eqv2.cli import main
 from eqv2.data import ReadOptions, open_dataset
 from eqv2.data.emt import (
@@ -29,7 +30,6 @@ from eqv2.data.emt import (
     split_specs,
     system_frames,
 )
-from eqv2.simulate.adsorbates import ADSORBATES
 
 N, SEED = 30, 5
 

@@ -1,4 +1,6 @@
-"""Adsorbates: eqv2's built-in OC20-like fragments and ASE's g2 molecules, binding atom at the origin."""
+"""Adsorbates: eqv2's built-in OC20-like fragments and ASE's g2 molecules, binding atom at the origin.
+
+Shared by the EMT dataset (`eqv2.data.emt`) and AdsorbML-style screening (`eqv2.simulate.adsorbml`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Process-group helpers for DDP under torchrun (NCCL on GPUs, gloo on CPU); no-ops in one process."""
+"""Where and how this process computes: its device, the dtypes a potential runs in, and the process
+group under torchrun (NCCL on GPUs, gloo on CPU; the group helpers are no-ops in one process).
+
+It imports nothing of eqv2, so every layer may use it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,43 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """A torch dtype from a name in `DTYPES` ("float32", "float64") or a torch dtype; None stays None."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch dtype, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; any other name as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def rank_device(device: str | None) -> str | None:
+    """Under torchrun, ``cuda`` means this rank's GPU, ``cuda:<LOCAL_RANK>``; other devices stay as given."""
+    if device == "cuda" and launched_by_torchrun():
+        return f"cuda:{local_rank()}"
+    return device
+
+
+def start_process(device: str) -> tuple[torch.device, int, int]:
+    """The device this process computes on, its rank and the world size, after joining the process group
+    when launched by torchrun (`setup`). A CUDA device becomes this rank's GPU, ``cuda:<LOCAL_RANK>``, and
+    the current one; ``device`` is a name `resolve_device` reads."""
+    resolved = resolve_device(device)
+    rank, world_size = setup(resolved.type)
+    if resolved.type == "cuda":
+        resolved = torch.device("cuda", local_rank())
+        torch.cuda.set_device(resolved)
+    return resolved, rank, world_size
 
 
 def launched_by_torchrun() -> bool:
