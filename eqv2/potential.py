@@ -248,6 +248,14 @@ class Potential(nn.Module):
                 results["stress"] = torch.where(has_volume, stress_values, torch.nan)
         return results
 
+    def check_force_mode(self, forces: str) -> None:
+        """Raise `ValueError` unless ``forces`` is one of `FORCE_MODES` that this model can give: "direct"
+        needs a force head."""
+        if forces not in FORCE_MODES:
+            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
+        if forces == "direct" and self.model.force_head is None:
+            raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
+
     def forward(self, batch: Batch, forces: str = "direct", stress: bool = False) -> dict[str, Tensor]:
         """Energy [G], forces [N, 3] and (if ``stress``) stress [G, 3, 3] in eV, eV/Å, eV/Å^3.
 
@@ -256,10 +264,7 @@ class Potential(nn.Module):
         Derivatives are taken on `derivative_graph`: with conservative forces the energy comes from that
         graph too; with direct forces, energy and forces come from ``batch``'s own graph.
         """
-        if forces not in FORCE_MODES:
-            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
-        if forces == "direct" and self.model.force_head is None:
-            raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
+        self.check_force_mode(forces)
         conservative = forces == "conservative"
         strain_stress = stress and (conservative or not self.has_stress_head)
         graph = self.derivative_graph(batch) if conservative or strain_stress else batch

@@ -14,8 +14,8 @@ import ase.io
 from ase import Atoms
 
 from eqv2 import runtime
-from eqv2.checkpoints.loading import load
 from eqv2.graph.neighbors import NEIGHBOR_MODES
+from eqv2.integrations.loading import ready_potential
 from eqv2.potential import Potential
 from eqv2.runtime import DTYPES, rank_device
 from eqv2.simulate.packing import Budget
@@ -36,13 +36,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_potential(args: argparse.Namespace) -> Potential:
-    """The checkpoint on ``--device`` (under torchrun, ``cuda`` is the rank's own GPU)."""
-    device = rank_device(args.device)
-    potential = load(
-        args.checkpoint, device=device, dtype=args.dtype, neighbor_mode=args.neighbor_mode, compile=args.compile
+    """The checkpoint set up as the options of `add_model_arguments` say, on ``--device`` (under torchrun,
+    ``cuda`` is the rank's own GPU)."""
+    return ready_potential(
+        args.checkpoint,
+        device=rank_device(args.device),
+        dtype=args.dtype,
+        neighbor_mode=args.neighbor_mode,
+        bf16=args.bf16,
+        compile=args.compile,
     )
-    potential.bf16 = args.bf16
-    return potential
 
 
 def add_screening_arguments(parser: argparse.ArgumentParser) -> None:

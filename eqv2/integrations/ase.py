@@ -8,10 +8,9 @@ import torch
 from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
-from eqv2 import cpu_memory
 from eqv2.batch import Structure, stress_to_voigt
-from eqv2.checkpoints.loading import load
-from eqv2.potential import FORCE_MODES, Potential
+from eqv2.integrations.loading import ready_potential
+from eqv2.potential import Potential
 from eqv2.validation import has_element_symbols
 
 
@@ -20,21 +19,11 @@ class Calculator(AseCalculator):
 
     Args:
         potential: a `Potential` or the path of a checkpoint `eqv2.load` accepts.
-        device, dtype: where and in which precision to run (default: CPU, the checkpoint's dtype);
-            ``dtype`` is a torch dtype or its name ("float32", "float64").
         forces: "direct" (the network's force and stress heads, as the paper; stress from the strain
             derivative when there is no stress head) or "conservative" (-dE/dr and (1/V) dE/de).
-        bf16: run the network under bf16 autocast (opt-in approximation, see `Potential`); None
-            keeps the potential's setting.
-        neighbor_mode: replaces the potential's rule for ties at max_neighbors
-            (`eqv2.graph.neighbors.NEIGHBOR_MODES`); None keeps it. Energy derivatives (conservative forces,
-            stress without a stress head) replace a checkpoint's ``reference_strict`` by ``strict``
-            (`Potential.derivative_graph`); ``results["neighbor_mode"]`` names the rule of the graph
-            that energy and forces came from.
-        keep_freed_memory: apply `eqv2.cpu_memory.keep_freed_memory` (process-wide glibc malloc
-            settings that make repeated calls on a CPU faster; benchmarks/RESULTS.md, section
-            *glibc malloc settings*).
-        compile: compile the network with torch.compile (`eqv2.compile`); the first call compiles.
+        device, dtype, bf16, neighbor_mode, keep_freed_memory, compile: as
+            `eqv2.integrations.loading.ready_potential`, which every engine front end shares.
+            ``results["neighbor_mode"]`` names the rule of the graph that energy and forces came from.
 
     With a stress head and direct forces, every calculation on a cell with volume also stores the
     stress, which costs nothing extra.
@@ -55,21 +44,16 @@ class Calculator(AseCalculator):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if keep_freed_memory:
-            cpu_memory.keep_freed_memory()
-        if forces not in FORCE_MODES:
-            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
-        if not isinstance(potential, Potential):
-            potential = load(potential)
-        if device is not None or dtype is not None:
-            potential = potential.to(device=device, dtype=dtype)
-        self.potential = potential.eval()
-        if bf16 is not None:
-            self.potential.bf16 = bf16
-        if neighbor_mode is not None:
-            self.potential.neighbor_mode = neighbor_mode
-        if compile:
-            self.potential.compile_network()
+        self.potential = ready_potential(
+            potential,
+            forces=forces,
+            device=device,
+            dtype=dtype,
+            neighbor_mode=neighbor_mode,
+            bf16=bf16,
+            compile=compile,
+            keep_freed_memory=keep_freed_memory,
+        )
         self.force_mode = forces
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:

