@@ -48,8 +48,8 @@ def load_potential(args: argparse.Namespace) -> Potential:
     )
 
 
-def add_screening_arguments(parser: argparse.ArgumentParser) -> None:
-    """The output and batching options of the commands that screen a file (predict, relax, adsorbml)."""
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The output and batching options of the commands that run a job over a file (predict, relax, adsorbml)."""
     parser.add_argument("-o", "--output", required=True, help="extxyz file of the results, in input order")
     parser.add_argument("--max-atoms", type=int, default=None, help="most atoms per model call")
     parser.add_argument(
@@ -64,13 +64,13 @@ def add_screening_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def screening_budget(args: argparse.Namespace) -> Budget | None:
+def job_budget(args: argparse.Namespace) -> Budget | None:
     """The budget the options give; None when none is given (the default from free memory)."""
     limits = (args.batch_size, args.max_atoms, args.max_edges)
     return None if limits == (None, None, None) else Budget(*limits)
 
 
-def screening_settings(args: argparse.Namespace) -> dict:
+def job_settings(args: argparse.Namespace) -> dict:
     """The options a resumed run must repeat: all but the output and batching options, paths made absolute."""
     settings = {key: value for key, value in vars(args).items() if key not in (*BATCHING_OPTIONS, "output")}
     for key in ("checkpoint", "input", "slab"):

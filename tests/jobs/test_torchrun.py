@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from eqv2.cli import main
-from eqv2.screening.records import scan_records
+from eqv2.jobs.records import scan_records
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,5 +1,5 @@
 """What ``eqv2 predict``, ``eqv2 relax`` and ``eqv2 adsorbml`` compute for a chunk of inputs
-(`eqv2.screening.run.Task`), over structures read one at a time from a file."""
+(`eqv2.jobs.run.Task`), over structures read one at a time from a file."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from ase.calculators.calculator import Calculator as AseCalculator
 
 from eqv2.adsorbates import adsorbate_atoms
 from eqv2.data.datasets import open_dataset
+from eqv2.jobs.run import FAILED
 from eqv2.potential import Potential
-from eqv2.screening.run import FAILED
 from eqv2.simulate.adsorbml import Screening, placements, screen_many
 from eqv2.simulate.packing import Budget, Cost, call_path, default_budget, pack, structure_cost
 from eqv2.simulate.prediction import attach_results, named_structure, predict_stream
@@ -70,26 +70,32 @@ def mean_inputs_per_batch(potential: Potential, items: Iterable[tuple[Hashable, 
 
 
 @dataclass
-class PredictTask:
-    """Energies, forces and stress (`eqv2.simulate.prediction.predict_stream`), one record per structure."""
+class StructureTask:
+    """What `PredictTask` and `RelaxTask` share: one input, and one record, per structure of a file."""
 
     potential: Potential
     structures: StructureFile
+
+    def atom_counts(self) -> np.ndarray:
+        return self.structures.atom_counts()
+
+    def inputs_per_batch(self, budget: Budget) -> float:
+        return mean_inputs_per_batch(self.potential, self.structures.items(range(len(self.structures))), budget)
+
+
+@dataclass
+class PredictTask(StructureTask):
+    """Energies, forces and stress (`eqv2.simulate.prediction.predict_stream`), one record per structure."""
+
     forces: str = "direct"
     stress: bool = True
     on_error: str = "raise"
     command: str = "predict"
     batches_per_chunk: int = 1  # no batch is refilled: chunks of about a batch share the work out finest
 
-    def atom_counts(self) -> np.ndarray:
-        return self.structures.atom_counts()
-
     def default_budget(self, processes: int) -> Budget:
         """Any batch may hold a 3D-periodic cell, so asking for the stress sets the path."""
         return default_budget(self.potential, call_path(self.potential, self.forces, self.stress), processes)
-
-    def inputs_per_batch(self, budget: Budget) -> float:
-        return mean_inputs_per_batch(self.potential, self.structures.items(range(len(self.structures))), budget)
 
     def compute(
         self, chunks: Iterable[np.ndarray], done: np.ndarray, budget: Budget
@@ -104,26 +110,18 @@ class PredictTask:
 
 
 @dataclass
-class RelaxTask:
+class RelaxTask(StructureTask):
     """Relaxations (`eqv2.simulate.relax`), one record per structure: its final frame."""
 
-    potential: Potential
-    structures: StructureFile
     relaxation: Callable[[], BatchRelaxation]  # a new one for each chunk
     trajectory_dir: Path | None = None  # each structure's frames go to DIR/<input index>.extxyz
     command: str = "relax"
     batches_per_chunk: int = REFILLED_CHUNK_BATCHES
 
-    def atom_counts(self) -> np.ndarray:
-        return self.structures.atom_counts()
-
     def default_budget(self, processes: int) -> Budget:
         relaxation = self.relaxation()
         path = call_path(self.potential, relaxation.forces, relaxation.relax_cell)
         return default_budget(self.potential, path, processes)
-
-    def inputs_per_batch(self, budget: Budget) -> float:
-        return mean_inputs_per_batch(self.potential, self.structures.items(range(len(self.structures))), budget)
 
     def compute(
         self, chunks: Iterable[np.ndarray], done: np.ndarray, budget: Budget

@@ -1,9 +1,9 @@
-"""One screening run: inputs cut into chunks, chunks shared out over torchrun ranks, results
+"""One job: inputs cut into chunks, chunks shared out over torchrun ranks, results
 appended as they finish, a resume after a kill, and the merge into one output file in input order.
 
 Files, for an output ``out.extxyz``: while the run is unfinished, ``out.extxyz.parts/`` holds
 ``run.json`` (the settings the results depend on, the batch budget and the chunk size) and one
-record file per rank, ``rank-<r>.extxyz`` (`eqv2.screening.records`). When every input has its
+record file per rank, ``rank-<r>.extxyz`` (`eqv2.jobs.records`). When every input has its
 record, rank 0 writes ``out.extxyz`` in input order and removes the directory.
 
 Chunks: which structures share a batch changes a structure's result in the last bits (the CPU's
@@ -48,8 +48,8 @@ from ase import Atoms
 from tqdm import tqdm
 
 from eqv2 import runtime
+from eqv2.jobs.records import RecordWriter, drop_partial_record, merge_records, scan_records
 from eqv2.progress import LinePerRefresh
-from eqv2.screening.records import RecordWriter, drop_partial_record, merge_records, scan_records
 from eqv2.simulate.packing import Budget
 
 BARRIER_TIMEOUT = timedelta(days=7)  # how long a rank waits for the others (the slowest shard)
@@ -59,7 +59,7 @@ FAILED = "failed"  # the outcome that counts as a failure in the progress line
 
 
 class Task(Protocol):
-    """What a screening command computes (`eqv2.screening.tasks`)."""
+    """What a job's command computes (`eqv2.jobs.tasks`)."""
 
     command: str
     batches_per_chunk: int  # the default chunk size: the inputs of this many batches
@@ -158,7 +158,7 @@ def chunk_bounds(count: int, chunk_size: int) -> np.ndarray:
     return np.append(np.arange(0, count, chunk_size), count)
 
 
-def run_screening(
+def run_job(
     task: Task, output: Path, settings: dict[str, Any], budget: Budget | None = None, chunk_size: int | None = None
 ) -> Summary:
     """Compute every input of ``task`` that has no result yet and merge the output (module docstring).

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
-from eqv2.screening.records import RecordWriter, drop_partial_record, merge_records, scan_records
+from eqv2.jobs.records import RecordWriter, drop_partial_record, merge_records, scan_records
 
 
 def write(path, indices):

@@ -9,10 +9,10 @@ import pytest
 
 import eqv2
 from eqv2.cli import main
+from eqv2.jobs.records import RecordWriter, scan_records
+from eqv2.jobs.run import chunk_bounds, shard
+from eqv2.jobs.tasks import PredictTask, RelaxTask, StructureFile
 from eqv2.potential import Potential
-from eqv2.screening.records import RecordWriter, scan_records
-from eqv2.screening.run import chunk_bounds, shard
-from eqv2.screening.tasks import PredictTask, RelaxTask, StructureFile
 from eqv2.simulate.packing import Budget
 from eqv2.simulate.relax import BatchRelaxation
 
