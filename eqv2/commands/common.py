@@ -1,5 +1,5 @@
-"""Options shared by the commands that run a checkpoint (predict, relax, md, adsorbml), and their one-line
-error reporting (`reports_errors`, also used by train, eval and convert)."""
+"""Options shared by the commands that run a checkpoint (predict, relax, md, adsorbml, eval), and the one-line
+error reporting of every command (`reports_errors`)."""
 
 from __future__ import annotations
 
@@ -86,14 +86,15 @@ def read_structures(path: str) -> list[Atoms]:
 
 
 def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn bad input (missing file, not a checkpoint, invalid structure) into one line on stderr and exit code 2
-    (on each torchrun rank that meets it)."""
+    """The one way every command reports bad input (a missing file, an output that holds something else, not a
+    checkpoint, a config error, an invalid structure): one line on stderr and exit code 2 (on each torchrun rank
+    that meets it)."""
 
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
+        except (FileNotFoundError, FileExistsError, ValueError) as error:  # DataError, ConfigError are ValueErrors
             print(f"eqv2 {args.command}: error: {error}", file=sys.stderr)
             if runtime.launched_by_torchrun():
                 # torchrun stops the other ranks (SIGTERM) once one has exited: this one is exiting with code 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from eqv2.commands.common import reports_errors
+
 HELP = "dataset tools: generate the built-in EMT dataset (eqv2 data emt)"
 
 
@@ -20,15 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emt.add_argument("--overwrite", action="store_true", help="replace a different dataset already in --out")
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
     from eqv2.data.emt import generate
 
     if args.n < 1:
-        raise SystemExit("--n must be at least 1")
-    try:
-        paths = generate(args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
-    except FileExistsError as error:
-        raise SystemExit(str(error)) from None
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    paths = generate(args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
     for split, path in paths.items():
         print(f"{split}: {path}")
     return 0
