@@ -25,7 +25,6 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
-from eqv2.compile import compile_network
 from eqv2.graph.neighbors import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, radius_graph_batch
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
@@ -74,7 +73,8 @@ class TargetStatistics:
 class Potential(nn.Module):
     """EquiformerV2 with its target statistics; maps structures to energy, forces and stress.
 
-    ``compile=True`` (opt-in) compiles the network's dense parts with torch.compile (`eqv2.compile`).
+    ``compile=True`` (opt-in) compiles the network's dense parts with torch.compile
+    (`EquiformerV2.compile_dense_parts`).
     ``bf16 = True`` (opt-in, off by default) runs the network under bf16 autocast on any device:
     matmuls in bfloat16, results in the potential's dtype. It is an approximation, faster on CPUs with
     AVX512-BF16 or AMX (errors and timings: benchmarks/RESULTS.md, section *Opt-in bf16 mode*).
@@ -104,9 +104,10 @@ class Potential(nn.Module):
         )
 
     def compile_network(self) -> None:
-        """Compile the network's dense parts with torch.compile (`eqv2.compile`); once is enough."""
+        """Compile the network's dense parts with torch.compile (`EquiformerV2.compile_dense_parts`); once is
+        enough."""
         if not self.compiled:
-            compile_network(self.model)
+            self.model.compile_dense_parts()
             self.compiled = True
 
     def to(self, *args, **kwargs) -> Potential:

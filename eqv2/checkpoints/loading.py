@@ -67,7 +67,7 @@ def load(
     Accepts eqv2 checkpoints and fairchem-core 1.x EquiformerV2 checkpoints. The model is in eval mode.
     ``dtype`` is a torch dtype or its name ("float32", "float64"); ``neighbor_mode`` replaces the
     checkpoint's rule for ties at max_neighbors (`eqv2.graph.neighbors.NEIGHBOR_MODES`); ``compile`` compiles
-    the network with torch.compile (`eqv2.compile`; the first call then takes longer).
+    the network with torch.compile (`EquiformerV2.compile_dense_parts`; the first call then takes longer).
     """
     potential = potential_from_checkpoint(read_checkpoint_file(path), str(path))
     if neighbor_mode is not None:
