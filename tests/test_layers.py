@@ -58,6 +58,49 @@ def test_the_potential_and_prediction_do_not_import_the_data_package():
         assert not any(name.startswith("eqv2.data") for name in GRAPH[module]), module
 
 
+# The packages above the core (so3, nn and the root modules but the command line), and the ones each may
+# import besides the core: the layers of docs/design.md. The command line (cli, commands) is above them all.
+PACKAGE_IMPORTS = {
+    "checkpoints": set(),
+    "integrations": {"checkpoints"},
+    "data": set(),
+    "simulate": {"integrations"},  # MD runs ASE's integrators with the ASE calculator
+    "train": {"checkpoints", "data"},
+    "jobs": {"data", "simulate"},  # the file runner reads inputs and runs the in-memory verbs
+    "experiment": {"checkpoints", "data", "train"},  # sweeps of training runs sit above training
+    "commands": {"checkpoints", "integrations", "data", "simulate", "train", "jobs", "experiment"},
+}
+
+
+def layer_of(module: str) -> str:
+    """The package of PACKAGE_IMPORTS that ``module`` belongs to, else "core" (so3, nn, root modules)."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in PACKAGE_IMPORTS:
+        return parts[1]
+    return "core"
+
+
+def test_the_runtime_module_imports_nothing_of_eqv2():
+    assert GRAPH["eqv2.runtime"] == set()
+
+
+def test_the_core_imports_no_package_above_it():
+    entry_points = {"eqv2", "eqv2.__main__", "eqv2.cli"}  # the public API and the command line sit on top
+    for module, imported in GRAPH.items():
+        if layer_of(module) == "core" and module not in entry_points:
+            above = {name for name in imported if layer_of(name) != "core"}
+            assert not above, (module, above)
+
+
+def test_packages_import_only_the_packages_below_them():
+    for module, imported in GRAPH.items():
+        layer = layer_of(module)
+        if layer == "core":
+            continue
+        others = {layer_of(name) for name in imported} - {"core", layer}
+        assert others <= PACKAGE_IMPORTS[layer], (module, others - PACKAGE_IMPORTS[layer])
+
+
 def test_commands_are_reached_only_from_the_command_line_module():
     outside = {m for m in importers_of("eqv2.commands") if not m.startswith("eqv2.commands")}
     assert outside == {"eqv2.cli"}
