@@ -13,11 +13,10 @@ from pathlib import Path
 import ase.io
 from ase import Atoms
 
-from eqv2 import runtime
 from eqv2.graph.neighbors import NEIGHBOR_MODES
 from eqv2.integrations.loading import ready_potential
 from eqv2.potential import Potential
-from eqv2.runtime import DTYPES, rank_device
+from eqv2.runtime import DTYPES, launched_by_torchrun, rank_device
 from eqv2.simulate.packing import Budget
 
 BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings
@@ -96,7 +95,7 @@ def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpar
             return run(args)
         except (FileNotFoundError, FileExistsError, ValueError) as error:  # DataError, ConfigError are ValueErrors
             print(f"eqv2 {args.command}: error: {error}", file=sys.stderr)
-            if runtime.launched_by_torchrun():
+            if launched_by_torchrun():
                 # torchrun stops the other ranks (SIGTERM) once one has exited: this one is exiting with code 2
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return 2
