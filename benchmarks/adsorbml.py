@@ -20,8 +20,8 @@ from ase import Atoms
 from ase.calculators.emt import EMT
 
 import eqv2
+from eqv2.adsorbates import ADSORBATES
 from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
-from eqv2.simulate.adsorbates import ADSORBATES
 from eqv2.simulate.adsorbml import anomaly, reference_relax, reference_single_point, screen
 
 SUCCESS_MARGIN = 0.1  # eV

@@ -23,7 +23,7 @@ import torch
 from ase import Atoms
 
 from benchmarks import structures
-from eqv2.checkpoint import potential_from_checkpoint
+from eqv2.checkpoints.loading import potential_from_checkpoint
 from eqv2.model import EquiformerV2
 from eqv2.model_config import load_preset
 from eqv2.potential import Potential

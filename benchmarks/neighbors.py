@@ -29,7 +29,7 @@ from ase.neighborlist import neighbor_list
 
 from eqv2 import EquiformerV2, Potential, load
 from eqv2.batch import Structure
-from eqv2.graph import NEIGHBOR_MODES, radius_graph
+from eqv2.graph.neighbors import NEIGHBOR_MODES, radius_graph
 from eqv2.testing import finite_difference_forces, finite_difference_stress, predict, structures_with_ties
 
 STRICT_CHECKPOINT = Path(__file__).parents[1] / "tests/fixtures/reference/tiny_gate_L2M1/eqv2_tiny_gate_L2M1_oc20.pt"

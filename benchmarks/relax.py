@@ -20,9 +20,9 @@ import torch
 from ase import Atoms
 
 import eqv2
+from eqv2.adsorbates import ADSORBATES
 from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
-from eqv2.prediction import predict
-from eqv2.simulate.adsorbates import ADSORBATES
+from eqv2.simulate.prediction import predict
 from eqv2.simulate.relax import OPTIMIZERS, relax
 
 

@@ -1,6 +1,6 @@
 """Screening at scale: memory per edge, size packing against fixed-count batching, flat memory.
 
-    python benchmarks/screening.py memory    # peak memory of a model call per edge (eqv2.packing's constants)
+    python benchmarks/screening.py memory    # peak memory of a model call per edge (eqv2.simulate.packing's constants)
     python benchmarks/screening.py packing   # structures/s on 1,000 mixed-size slabs: packed vs fixed count
     python benchmarks/screening.py rss       # peak RSS of `eqv2 predict` for 1,000 and 20,000 structures
 
@@ -41,13 +41,13 @@ import yaml
 from ase import Atoms
 
 import eqv2
+from eqv2.adsorbates import ADSORBATES
 from eqv2.data.emt import FACETS, METALS, SlabSpec, build_system
 from eqv2.model import EquiformerV2
 from eqv2.nn import graph_ops
-from eqv2.packing import Budget, default_budget, edge_values
 from eqv2.potential import Normalizer, Potential, TargetStatistics
-from eqv2.prediction import predict_stream
-from eqv2.simulate.adsorbates import ADSORBATES
+from eqv2.simulate.packing import Budget, default_budget, edge_values
+from eqv2.simulate.prediction import predict_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_BATCHES = {"demo": (4, 16), "oc20-31M": (2, 5)}  # slabs in the small and the large batch

@@ -5,7 +5,7 @@ Usage: ``python -m benchmarks.torchsim_relax [--checkpoint runs/demo/best.pt] [-
 
 Relaxes the same ``count`` adsorbate-on-slab systems of the built-in EMT dataset (24-30 atoms) three
 ways with one potential and FIRE at the same fmax: torch-sim's batched FIRE through
-`eqv2.torchsim.EquiformerV2Model` (``ts.optimize``: converged systems leave the batch every 5
+`eqv2.integrations.torchsim.EquiformerV2Model` (``ts.optimize``: converged systems leave the batch every 5
 steps), `eqv2.relax` (all structures together, ASE's FIRE per structure) and ASE's FIRE with
 `eqv2.Calculator`, one structure after the other. torch-sim 0.3.0 has no FixAtoms and one pbc flag
 per state, so every run relaxes all atoms of slabs made periodic in z (14 Å of vacuum against a
@@ -27,7 +27,7 @@ import torch_sim as ts
 
 import eqv2
 from benchmarks.relax import benchmark_slabs, one_at_a_time
-from eqv2.torchsim import EquiformerV2Model
+from eqv2.integrations.torchsim import EquiformerV2Model
 
 
 def free_periodic(slabs):

@@ -32,7 +32,7 @@ def one(config_path: str, lmax: int, case: str, steps: int, overrides: list[str]
     """Measure one case in this process (one rank of it under torchrun); rank 0 returns the row."""
     import torch
 
-    from eqv2.train import distributed
+    from eqv2 import runtime
     from eqv2.train.config import load_config
     from eqv2.train.trainer import Trainer
 
@@ -50,16 +50,16 @@ def one(config_path: str, lmax: int, case: str, steps: int, overrides: list[str]
         window = dict.fromkeys(("steps", "loss", "energy_error", "forces_error", "structures", "components"), 0.0)
         wall, cpu = [], []
         for step in range(WARMUP_STEPS + steps):
-            distributed.barrier()
+            runtime.barrier()
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             trainer.train_step(stream, window)
-            distributed.barrier()
+            runtime.barrier()
             if step >= WARMUP_STEPS:
                 wall.append(time.perf_counter() - start_wall)
                 cpu.append(time.process_time() - start_cpu)
         rank = trainer.rank
         del trainer
-        distributed.teardown()
+        runtime.teardown()
     if rank != 0:
         return None
     return {
@@ -88,7 +88,7 @@ def launch(args: argparse.Namespace, lmax: int, case: str) -> dict:
         str(args.steps),
     ]
     if case.endswith("ddp2"):
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *inner]
+        command = [sys.executable, "-m", "torch.runtime.run", "--standalone", "--nproc_per_node", "2", *inner]
     else:
         command = [sys.executable, *inner]
     environment = {**os.environ, "OMP_NUM_THREADS": "2" if case.endswith("2t") else "1"}

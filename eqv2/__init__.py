@@ -16,17 +16,18 @@ Public API:
 """
 
 from eqv2.batch import Batch, Structure, collate
-from eqv2.calculator import Calculator
-from eqv2.checkpoint import load, save
+from eqv2.checkpoints.loading import load
+from eqv2.checkpoints.native import save
 from eqv2.cpu_memory import keep_freed_memory
-from eqv2.graph import radius_graph
+from eqv2.graph.neighbors import radius_graph
+from eqv2.integrations.ase import Calculator
 from eqv2.model import EquiformerV2
 from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import Potential
-from eqv2.prediction import predict
 from eqv2.simulate import RelaxResult, relax
 from eqv2.simulate.adsorbml import Screening, screen
 from eqv2.simulate.md import MDResult, run_md
+from eqv2.simulate.prediction import predict
 from eqv2.validation import DataError
 
 __all__ = [

@@ -14,6 +14,7 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,7 +109,7 @@ class Batch:
     forces: Tensor | None = None  # [N, 3] eV/Å
     stress: Tensor | None = None  # [G, 3, 3] eV/Å^3; NaN rows for structures without a stress label
     names: tuple[str, ...] = ()  # [G]
-    neighbor_mode: str | None = None  # the rule of the graph at max_neighbors (`eqv2.graph.NEIGHBOR_MODES`)
+    neighbor_mode: str | None = None  # the rule of the graph at max_neighbors (`eqv2.graph.neighbors.NEIGHBOR_MODES`)
 
     @property
     def stress_labelled(self) -> Tensor:
@@ -139,6 +140,12 @@ class Batch:
         return self.positions[source] + offsets - self.positions[target]
 
 
+def batches(items: Sequence, batch_size: int) -> Iterator[Sequence]:
+    """Consecutive slices of ``items`` with ``batch_size`` items each (the last may hold fewer)."""
+    for start in range(0, len(items), batch_size):
+        yield items[start : start + batch_size]
+
+
 def collate(
     structures: list[Structure],
     cutoff: float,
@@ -148,10 +155,10 @@ def collate(
 ) -> Batch:
     """Concatenate structures into one `Batch` and build its radius graph.
 
-    ``max_neighbors`` and ``neighbor_mode`` are passed to `eqv2.graph.radius_graph_batch`, which
+    ``max_neighbors`` and ``neighbor_mode`` are passed to `eqv2.graph.neighbors.radius_graph_batch`, which
     builds the graph of all structures in one call.
     """
-    from eqv2.graph import radius_graph_batch
+    from eqv2.graph.neighbors import radius_graph_batch
 
     if not structures:
         raise ValueError("collate needs at least one structure")

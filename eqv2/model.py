@@ -22,6 +22,7 @@ eV, eV/Å and eV/Å^3.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -242,6 +243,32 @@ class EquiformerV2(nn.Module):
             values_per_edge,
             bytes_per_edge=feature_values * vectors.element_size(),
         )
+
+    def compile_dense_parts(self, **options: Any) -> None:
+        """torch.compile (opt-in) the dense per-edge and per-node parts, with dynamic shapes.
+
+        Each attention's per-edge computation (`SO2GraphAttention.compile_dense_parts`: gather, rotation,
+        SO(2) convolutions, activation, logits), each feed-forward network's computation on a group of
+        nodes (`FeedForward.compile_dense_parts`) and each norm (`nn.Module.compile`) are compiled with
+        ``dynamic=True`` unless ``options`` (passed to `torch.compile`) say otherwise, so that a new
+        number of atoms or edges reuses the compiled code instead of compiling again. The edge and node
+        chunk loops, softmax and scatter sums stay in eager mode. The first call compiles (its time:
+        benchmarks/RESULTS.md, section *torch.compile*); outputs equal eager mode to float32 round-off.
+        Double backward through compiled code is not supported by PyTorch, so training with conservative
+        forces cannot use it.
+        """
+        options = {"dynamic": True, **options}
+        attentions = [block.attention for block in self.blocks]
+        attentions += [head for head in (self.force_head, self.force_denoising_head) if head is not None]
+        for attention in attentions:
+            attention.compile_dense_parts(**options)
+        for feed_forward in [self.energy_head] + [block.ffn for block in self.blocks]:
+            feed_forward.compile_dense_parts(**options)
+        norms = [self.final_norm]
+        for block in self.blocks:
+            norms += [block.attention_norm, block.ffn_norm]
+        for norm in norms:
+            norm.compile(**options)
 
     def energy_divisor(self, batch: Batch) -> Tensor | float:
         """avg_num_nodes for the "sum" reduction, the atom counts [G] for "mean"."""

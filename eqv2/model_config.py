@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from eqv2.config_types import check_type
-from eqv2.graph import NEIGHBOR_MODES
+from eqv2.graph.neighbors import NEIGHBOR_MODES
 from eqv2.nn.norms import NORM_TYPES
 
 PRESET_DIRECTORY = Path(__file__).parent / "presets"
@@ -82,7 +82,7 @@ class EquiformerV2Config:
     avg_degree: float | None = None
     use_energy_lin_ref: bool = False
     load_energy_lin_ref: bool = False
-    # eqv2: how ties at max_neighbors are resolved (see `eqv2.graph.radius_graph`); None means "shell"
+    # eqv2: how ties at max_neighbors are resolved (see `eqv2.graph.neighbors.radius_graph`); None means "shell"
     # (whole shells: crystal symmetry kept). Loaded fairchem checkpoints get the reference's own rule
     # ("reference_strict", or "reference_loose" where enforce_max_neighbors_strictly is false), which
     # is all enforce_max_neighbors_strictly decides in eqv2.

@@ -9,7 +9,7 @@
 
 Forces and stress by autograd share one function, `energy_and_derivatives`, used for training and
 inference alike. They are taken on the graph of `Potential.derivative_graph`: a checkpoint's rule
-whose energy jumps at ties (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is replaced there by
+whose energy jumps at ties (`eqv2.graph.neighbors.DISCONTINUOUS_NEIGHBOR_MODES`) is replaced there by
 `DERIVATIVE_NEIGHBOR_MODE` (docs/checkpoints.md, *Energy derivatives and ties*).
 """
 
@@ -25,28 +25,18 @@ import torch
 from torch import Tensor, nn
 
 from eqv2.batch import Batch, Structure, collate
-from eqv2.compile import compile_network
-from eqv2.graph import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, radius_graph_batch
+from eqv2.graph.neighbors import DISCONTINUOUS_NEIGHBOR_MODES, NEIGHBOR_MODES, radius_graph_batch
 from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
+from eqv2.runtime import resolve_dtype
 from eqv2.validation import validate_structure
 
 FORCE_MODES = ("direct", "conservative")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a potential runs in, by name
 NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
 # the rule energy derivatives use in place of a checkpoint's discontinuous one: the same k nearest
 # neighbours, ties broken by index and image, which small displacements do not change (docs/checkpoints.md)
 DERIVATIVE_NEIGHBOR_MODE = "strict"
-
-
-def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
-    """A torch dtype from a name in `DTYPES` ("float32", "float64") or a torch dtype; None stays None."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch dtype, got {dtype!r}")
-    return DTYPES[dtype]
 
 
 def denormalize(values: Tensor, normalizer: Normalizer) -> Tensor:
@@ -83,7 +73,8 @@ class TargetStatistics:
 class Potential(nn.Module):
     """EquiformerV2 with its target statistics; maps structures to energy, forces and stress.
 
-    ``compile=True`` (opt-in) compiles the network's dense parts with torch.compile (`eqv2.compile`).
+    ``compile=True`` (opt-in) compiles the network's dense parts with torch.compile
+    (`EquiformerV2.compile_dense_parts`).
     ``bf16 = True`` (opt-in, off by default) runs the network under bf16 autocast on any device:
     matmuls in bfloat16, results in the potential's dtype. It is an approximation, faster on CPUs with
     AVX512-BF16 or AMX (errors and timings: benchmarks/RESULTS.md, section *Opt-in bf16 mode*).
@@ -113,13 +104,14 @@ class Potential(nn.Module):
         )
 
     def compile_network(self) -> None:
-        """Compile the network's dense parts with torch.compile (`eqv2.compile`); once is enough."""
+        """Compile the network's dense parts with torch.compile (`EquiformerV2.compile_dense_parts`); once is
+        enough."""
         if not self.compiled:
-            compile_network(self.model)
+            self.model.compile_dense_parts()
             self.compiled = True
 
     def to(self, *args, **kwargs) -> Potential:
-        """`nn.Module.to`, also accepting the dtype names of `DTYPES` ("float32", "float64")."""
+        """`nn.Module.to`, also accepting the dtype names of `eqv2.runtime.DTYPES` ("float32", "float64")."""
         args = tuple(resolve_dtype(arg) if _names_a_dtype(arg) else arg for arg in args)
         if "dtype" in kwargs:
             kwargs["dtype"] = resolve_dtype(kwargs["dtype"])
@@ -127,7 +119,7 @@ class Potential(nn.Module):
 
     @property
     def neighbor_mode(self) -> str:
-        """How ties at ``max_neighbors`` are resolved (`eqv2.graph.NEIGHBOR_MODES`); settable."""
+        """How ties at ``max_neighbors`` are resolved (`eqv2.graph.neighbors.NEIGHBOR_MODES`); settable."""
         return self.model.config.neighbor_mode
 
     @neighbor_mode.setter
@@ -148,7 +140,7 @@ class Potential(nn.Module):
     def derivative_graph(self, batch: Batch) -> Batch:
         """``batch`` with the graph its energy may be differentiated on.
 
-        A graph built with a discontinuous rule (`eqv2.graph.DISCONTINUOUS_NEIGHBOR_MODES`) is rebuilt
+        A graph built with a discontinuous rule (`eqv2.graph.neighbors.DISCONTINUOUS_NEIGHBOR_MODES`) is rebuilt
         with `derivative_neighbor_mode`; where that is the same rule (the user chose it), a warning says
         that the derivatives need not match the energy.
         """
@@ -257,6 +249,14 @@ class Potential(nn.Module):
                 results["stress"] = torch.where(has_volume, stress_values, torch.nan)
         return results
 
+    def check_force_mode(self, forces: str) -> None:
+        """Raise `ValueError` unless ``forces`` is one of `FORCE_MODES` that this model can give: "direct"
+        needs a force head."""
+        if forces not in FORCE_MODES:
+            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
+        if forces == "direct" and self.model.force_head is None:
+            raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
+
     def forward(self, batch: Batch, forces: str = "direct", stress: bool = False) -> dict[str, Tensor]:
         """Energy [G], forces [N, 3] and (if ``stress``) stress [G, 3, 3] in eV, eV/Å, eV/Å^3.
 
@@ -265,10 +265,7 @@ class Potential(nn.Module):
         Derivatives are taken on `derivative_graph`: with conservative forces the energy comes from that
         graph too; with direct forces, energy and forces come from ``batch``'s own graph.
         """
-        if forces not in FORCE_MODES:
-            raise ValueError(f"forces must be one of {FORCE_MODES}, got {forces!r}")
-        if forces == "direct" and self.model.force_head is None:
-            raise ValueError("this model has no direct force head (regress_forces=False); use forces='conservative'")
+        self.check_force_mode(forces)
         conservative = forces == "conservative"
         strain_stress = stress and (conservative or not self.has_stress_head)
         graph = self.derivative_graph(batch) if conservative or strain_stress else batch

@@ -8,7 +8,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from eqv2.batch import Structure
-from eqv2.graph import pairs_within
+from eqv2.graph.neighbors import pairs_within
 
 LAST_ELEMENT = len(chemical_symbols) - 1  # 118: ASE has no symbol above it (nor for a negative number)
 MIN_DISTANCE = 0.1  # Å: two atoms closer than this are a broken structure

@@ -11,7 +11,7 @@ which does not depend on how the reference wrapped the positions.
 
 The reference's pick among equidistant neighbours follows the rounding of its float32 ``bmm``, which
 differs between CPUs; the tests assume the fixture's CPU rounds it like the plain sum of products
-(`plain_bmm` in tests/test_graph_reference_strict.py). On a CPU that does not (with fused
+(`plain_bmm` in tests/graph/test_reference_strict.py). On a CPU that does not (with fused
 multiply-adds), record with ``torch.bmm`` replaced by that function.
 """
 

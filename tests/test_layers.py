@@ -47,14 +47,58 @@ def test_so3_is_pure_math_and_nn_builds_only_on_it():
             assert all(name.startswith(("eqv2.so3", "eqv2.nn")) for name in imported), module
 
 
-def test_only_the_checkpoint_module_reads_foreign_formats():
-    outside = {m for m in importers_of("eqv2.compat") if not m.startswith("eqv2.compat")}
-    assert outside == {"eqv2.checkpoint"}
+def test_only_the_checkpoint_loader_reads_foreign_formats():
+    foreign = ("eqv2.checkpoints.fairchem", "eqv2.checkpoints.hydra")
+    importers = {module for name in foreign for module in importers_of(name)} - set(foreign)
+    assert importers == {"eqv2.checkpoints.loading"}
 
 
 def test_the_potential_and_prediction_do_not_import_the_data_package():
-    for module in ("eqv2.potential", "eqv2.prediction", "eqv2.batch", "eqv2.validation", "eqv2.model"):
+    for module in ("eqv2.potential", "eqv2.simulate.prediction", "eqv2.batch", "eqv2.validation", "eqv2.model"):
         assert not any(name.startswith("eqv2.data") for name in GRAPH[module]), module
+
+
+# The packages above the core (so3, nn and the root modules but the command line), and the ones each may
+# import besides the core: the layers of docs/design.md. The command line (cli, commands) is above them all.
+PACKAGE_IMPORTS = {
+    "checkpoints": set(),
+    "integrations": {"checkpoints"},
+    "data": set(),
+    "simulate": {"integrations"},  # MD runs ASE's integrators with the ASE calculator
+    "train": {"checkpoints", "data"},
+    "jobs": {"data", "simulate"},  # the file runner reads inputs and runs the in-memory verbs
+    "experiment": {"checkpoints", "data", "train"},  # sweeps of training runs sit above training
+    "commands": {"checkpoints", "integrations", "data", "simulate", "train", "jobs", "experiment"},
+}
+
+
+def layer_of(module: str) -> str:
+    """The package of PACKAGE_IMPORTS that ``module`` belongs to, else "core" (so3, nn, root modules)."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in PACKAGE_IMPORTS:
+        return parts[1]
+    return "core"
+
+
+def test_the_runtime_module_imports_nothing_of_eqv2():
+    assert GRAPH["eqv2.runtime"] == set()
+
+
+def test_the_core_imports_no_package_above_it():
+    entry_points = {"eqv2", "eqv2.__main__", "eqv2.cli"}  # the public API and the command line sit on top
+    for module, imported in GRAPH.items():
+        if layer_of(module) == "core" and module not in entry_points:
+            above = {name for name in imported if layer_of(name) != "core"}
+            assert not above, (module, above)
+
+
+def test_packages_import_only_the_packages_below_them():
+    for module, imported in GRAPH.items():
+        layer = layer_of(module)
+        if layer == "core":
+            continue
+        others = {layer_of(name) for name in imported} - {"core", layer}
+        assert others <= PACKAGE_IMPORTS[layer], (module, others - PACKAGE_IMPORTS[layer])
 
 
 def test_commands_are_reached_only_from_the_command_line_module():

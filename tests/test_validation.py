@@ -7,8 +7,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqv2.batch import Structure
-from eqv2.calculator import Calculator
 from eqv2.data import ReadOptions, open_dataset
+from eqv2.integrations.ase import Calculator
 from eqv2.testing import tiny_potential
 from eqv2.validation import DataError, validate_structure
 

@@ -15,15 +15,15 @@ from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.emt import EMT
 
 from eqv2.commands.common import (
+    add_job_arguments,
     add_model_arguments,
-    add_screening_arguments,
+    job_budget,
+    job_settings,
     load_potential,
     reports_errors,
-    screening_budget,
-    screening_settings,
 )
-from eqv2.screening.run import Summary, run_screening
-from eqv2.screening.tasks import AdsorbmlTask, StructureFile
+from eqv2.jobs.run import Summary, run_job
+from eqv2.jobs.tasks import AdsorbmlTask, StructureFile
 from eqv2.simulate.relax import OPTIMIZERS
 
 HELP = "AdsorbML-style search for the lowest adsorption energy of every slab and adsorbate"
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated names (H, C, N, O, OH, CO, NH, CH, CH2, NO or ASE g2), each tried on every slab; "
         "omit to pair each slab with the adsorbate in its info['adsorbate']",
     )
-    add_screening_arguments(parser)
+    add_job_arguments(parser)
     parser.add_argument("--placements", type=int, default=20, help="initial placements to relax with the model")
     parser.add_argument("--top-k", type=int, default=5, help="placements passed to the reference calculator")
     parser.add_argument("--reference", default="emt", help="'emt' or module:Class of an ASE calculator")
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         potential, StructureFile(args.slab), adsorbates, reference_calculator(args.reference), args.placements,
         args.top_k, args.mode, args.optimizer, args.fmax, args.steps, args.seed,
     )  # fmt: skip
-    summary = run_screening(task, Path(args.output), screening_settings(args), screening_budget(args), args.chunk_size)
+    summary = run_job(task, Path(args.output), job_settings(args), job_budget(args), args.chunk_size)
     if summary.rank == 0:
         print(report(args.output, summary), file=sys.stderr)
     return 0

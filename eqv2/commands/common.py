@@ -1,5 +1,5 @@
-"""Options shared by the commands that run a checkpoint (predict, relax, md, adsorbml), and their one-line
-error reporting (`reports_errors`, also used by train, eval and convert)."""
+"""Options shared by the commands that run a checkpoint (predict, relax, md, adsorbml, eval), and the one-line
+error reporting of every command (`reports_errors`)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from pathlib import Path
 import ase.io
 from ase import Atoms
 
-from eqv2.checkpoint import load
-from eqv2.graph import NEIGHBOR_MODES
-from eqv2.packing import Budget
-from eqv2.potential import DTYPES, Potential
-from eqv2.screening.run import rank_device
-from eqv2.train import distributed
+from eqv2.graph.neighbors import NEIGHBOR_MODES
+from eqv2.integrations.loading import ready_potential
+from eqv2.potential import Potential
+from eqv2.runtime import DTYPES, launched_by_torchrun, rank_device
+from eqv2.simulate.packing import Budget
 
 BATCHING_OPTIONS = ("batch_size", "max_atoms", "max_edges", "chunk_size")  # kept in a run's plan, not its settings
 
@@ -36,17 +35,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_potential(args: argparse.Namespace) -> Potential:
-    """The checkpoint on ``--device`` (under torchrun, ``cuda`` is the rank's own GPU)."""
-    device = rank_device(args.device)
-    potential = load(
-        args.checkpoint, device=device, dtype=args.dtype, neighbor_mode=args.neighbor_mode, compile=args.compile
+    """The checkpoint set up as the options of `add_model_arguments` say, on ``--device`` (under torchrun,
+    ``cuda`` is the rank's own GPU)."""
+    return ready_potential(
+        args.checkpoint,
+        device=rank_device(args.device),
+        dtype=args.dtype,
+        neighbor_mode=args.neighbor_mode,
+        bf16=args.bf16,
+        compile=args.compile,
     )
-    potential.bf16 = args.bf16
-    return potential
 
 
-def add_screening_arguments(parser: argparse.ArgumentParser) -> None:
-    """The output and batching options of the commands that screen a file (predict, relax, adsorbml)."""
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The output and batching options of the commands that run a job over a file (predict, relax, adsorbml)."""
     parser.add_argument("-o", "--output", required=True, help="extxyz file of the results, in input order")
     parser.add_argument("--max-atoms", type=int, default=None, help="most atoms per model call")
     parser.add_argument(
@@ -61,13 +63,13 @@ def add_screening_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def screening_budget(args: argparse.Namespace) -> Budget | None:
+def job_budget(args: argparse.Namespace) -> Budget | None:
     """The budget the options give; None when none is given (the default from free memory)."""
     limits = (args.batch_size, args.max_atoms, args.max_edges)
     return None if limits == (None, None, None) else Budget(*limits)
 
 
-def screening_settings(args: argparse.Namespace) -> dict:
+def job_settings(args: argparse.Namespace) -> dict:
     """The options a resumed run must repeat: all but the output and batching options, paths made absolute."""
     settings = {key: value for key, value in vars(args).items() if key not in (*BATCHING_OPTIONS, "output")}
     for key in ("checkpoint", "input", "slab"):
@@ -83,16 +85,17 @@ def read_structures(path: str) -> list[Atoms]:
 
 
 def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn bad input (missing file, not a checkpoint, invalid structure) into one line on stderr and exit code 2
-    (on each torchrun rank that meets it)."""
+    """The one way every command reports bad input (a missing file, an output that holds something else, not a
+    checkpoint, a config error, an invalid structure): one line on stderr and exit code 2 (on each torchrun rank
+    that meets it)."""
 
     @functools.wraps(run)
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except (FileNotFoundError, ValueError) as error:  # DataError is a ValueError
+        except (FileNotFoundError, FileExistsError, ValueError) as error:  # DataError, ConfigError are ValueErrors
             print(f"eqv2 {args.command}: error: {error}", file=sys.stderr)
-            if distributed.launched_by_torchrun():
+            if launched_by_torchrun():
                 # torchrun stops the other ranks (SIGTERM) once one has exited: this one is exiting with code 2
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return 2

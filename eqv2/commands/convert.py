@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eqv2.checkpoint import load, save
+from eqv2.checkpoints.loading import load
+from eqv2.checkpoints.native import save
 from eqv2.commands.common import reports_errors
 
 HELP = "rewrite a fairchem-core 1.x checkpoint (old or hydra format) in eqv2's format"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from eqv2.commands.common import reports_errors
+
 HELP = "dataset tools: generate the built-in EMT dataset (eqv2 data emt, eqv2 data emt-eos)"
 
 
@@ -30,22 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     eos.add_argument("--overwrite", action="store_true", help="replace different data already in --out")
 
 
+@reports_errors
 def run(args: argparse.Namespace) -> int:
     from eqv2.data.emt import generate
     from eqv2.data.emt_eos import generate_eos
 
     if args.data_command == "emt-eos":
-        try:
-            print(f"train: {generate_eos(args.out, seed=args.seed, overwrite=args.overwrite)}")
-        except FileExistsError as error:
-            raise SystemExit(str(error)) from None
+        print(f"train: {generate_eos(args.out, seed=args.seed, overwrite=args.overwrite)}")
         return 0
     if args.n < 1:
-        raise SystemExit("--n must be at least 1")
-    try:
-        paths = generate(args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
-    except FileExistsError as error:
-        raise SystemExit(str(error)) from None
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    paths = generate(args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
     for split, path in paths.items():
         print(f"{split}: {path}")
     return 0

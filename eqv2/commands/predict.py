@@ -7,17 +7,17 @@ import sys
 from pathlib import Path
 
 from eqv2.commands.common import (
+    add_job_arguments,
     add_model_arguments,
-    add_screening_arguments,
+    job_budget,
+    job_settings,
     load_potential,
     reports_errors,
-    screening_budget,
-    screening_settings,
 )
+from eqv2.jobs.run import run_job
+from eqv2.jobs.tasks import PredictTask, StructureFile
 from eqv2.potential import FORCE_MODES
-from eqv2.prediction import ERROR_MODES
-from eqv2.screening.run import run_screening
-from eqv2.screening.tasks import PredictTask, StructureFile
+from eqv2.simulate.prediction import ERROR_MODES
 
 HELP = "energies, forces and stress for every structure in a file"
 
@@ -25,7 +25,7 @@ HELP = "energies, forces and stress for every structure in a file"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("input", help="extxyz, .db or .aselmdb (read a structure at a time), or any file ASE reads")
-    add_screening_arguments(parser)
+    add_job_arguments(parser)
     parser.add_argument("--forces", choices=FORCE_MODES, default="direct")
     parser.add_argument("--no-stress", action="store_true", help="skip the stress of 3D-periodic cells")
     parser.add_argument(
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     potential = load_potential(args)
     task = PredictTask(potential, StructureFile(args.input), args.forces, not args.no_stress, args.on_error)
-    summary = run_screening(task, Path(args.output), screening_settings(args), screening_budget(args), args.chunk_size)
+    summary = run_job(task, Path(args.output), job_settings(args), job_budget(args), args.chunk_size)
     if summary.rank == 0:
         rate = summary.computed / summary.seconds
         print(

@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 
 from eqv2.commands.common import (
+    add_job_arguments,
     add_model_arguments,
-    add_screening_arguments,
+    job_budget,
+    job_settings,
     load_potential,
     reports_errors,
-    screening_budget,
-    screening_settings,
 )
+from eqv2.jobs.run import Summary, run_job
+from eqv2.jobs.tasks import RelaxTask, StructureFile
 from eqv2.potential import FORCE_MODES
-from eqv2.screening.run import Summary, run_screening
-from eqv2.screening.tasks import RelaxTask, StructureFile
 from eqv2.simulate.relax import MAX_FORCE, OPTIMIZERS, BatchRelaxation
 
 HELP = "relax every structure in a file, many at a time (FIRE or L-BFGS, optional cell)"
@@ -26,7 +26,7 @@ HELP = "relax every structure in a file, many at a time (FIRE or L-BFGS, optiona
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("input", help="extxyz, .db or .aselmdb (read a structure at a time), or any file ASE reads")
-    add_screening_arguments(parser)
+    add_job_arguments(parser)
     parser.add_argument("--fmax", type=float, default=0.05, help="convergence: max force on a free atom, eV/Å")
     parser.add_argument("--steps", type=int, default=300, help="most optimizer steps per structure")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="fire")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     trajectory_dir = Path(args.trajectory_dir) if args.trajectory_dir else None
     task = RelaxTask(potential, StructureFile(args.input), relaxation, trajectory_dir)
-    summary = run_screening(task, Path(args.output), screening_settings(args), screening_budget(args), args.chunk_size)
+    summary = run_job(task, Path(args.output), job_settings(args), job_budget(args), args.chunk_size)
     if summary.rank == 0:
         print(summary_line(summary), file=sys.stderr)
     return 0

@@ -45,7 +45,7 @@ from ase.md.verlet import VelocityVerlet
 from ase.optimize import LBFGS
 from tqdm import tqdm
 
-from eqv2.simulate.adsorbates import ADSORBATES, adsorbate_atoms
+from eqv2.adsorbates import ADSORBATES, adsorbate_atoms
 
 METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
 FACETS = ("fcc111", "fcc100", "fcc211")

@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from eqv2.checkpoint import load, read_checkpoint_file
+from eqv2.checkpoints.loading import load, read_checkpoint_file
 from eqv2.experiment.store import archive, link, write_key_file
 from eqv2.experiment.sweep import Run
+from eqv2.runtime import resolve_device
 from eqv2.train import train
-from eqv2.train.trainer import resolve_device
 
 DONE = "done.json"
 CLEAR_REFS = Path("/proc/self/clear_refs")

@@ -9,6 +9,7 @@ weighted messages rotated back and summed at i, then an SO(3) linear projection.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -150,3 +151,8 @@ class SO2GraphAttention(nn.Module):
         )
         logits = torch.einsum("ehk,hk->eh", logits, self.alpha_dot)
         return message.reshape(num_edges, message.shape[1], self.num_heads, self.value_channels), logits
+
+    def compile_dense_parts(self, **options: Any) -> None:
+        """Run `edge_values` (the dense per-edge part) compiled by `torch.compile` with ``options`` from now
+        on; the chunk loop, softmax and scatter sums stay eager (`eqv2.model.EquiformerV2.compile_dense_parts`)."""
+        self.edge_values = torch.compile(self.edge_values, **options)

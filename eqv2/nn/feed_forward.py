@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -89,3 +91,8 @@ class FeedForward(nn.Module):
         else:
             hidden = self.activation(hidden)
         return self.linear_out(hidden)
+
+    def compile_dense_parts(self, **options: Any) -> None:
+        """Run `nodes_forward` (the network on a group of nodes) compiled by `torch.compile` with ``options``
+        from now on; the loop over node groups stays eager (`eqv2.model.EquiformerV2.compile_dense_parts`)."""
+        self.nodes_forward = torch.compile(self.nodes_forward, **options)

@@ -25,9 +25,9 @@ from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.emt import EMT
 from ase.data import covalent_radii
 
-from eqv2.packing import Budget
+from eqv2.adsorbates import adsorbate_atoms
 from eqv2.potential import Potential
-from eqv2.simulate.adsorbates import adsorbate_atoms
+from eqv2.simulate.packing import Budget
 from eqv2.simulate.relax import (
     OPTIMIZERS,
     BatchRelaxation,

@@ -21,7 +21,7 @@ from ase.md.md import MolecularDynamics
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
-from eqv2.calculator import Calculator
+from eqv2.integrations.ase import Calculator
 from eqv2.potential import Potential
 
 ENSEMBLES = ("nve", "nvt")

@@ -13,7 +13,7 @@ relaxing the cell), after ``steps`` steps, or when it fails: atoms closer than 0
 model outputs, or a force above ``max_force`` (blow-up). A failed structure is reported with its
 error and last positions; the others go on.
 
-The batch is kept full (`RelaxationStream`): within a `eqv2.packing.Budget` of structures, atoms
+The batch is kept full (`RelaxationStream`): within a `eqv2.simulate.packing.Budget` of structures, atoms
 or edges per model call, waiting structures take the places of those that stop; `relax_streams`
 runs streams one after another, starting the next while the last one empties. A structure's path
 depends on its batch mates only through round-off (matrix products round differently for
@@ -34,9 +34,9 @@ from ase.optimize.optimize import Optimizer
 from tqdm import tqdm
 
 from eqv2.batch import Structure
-from eqv2.packing import Budget, Cost, structure_cost
 from eqv2.potential import Potential
-from eqv2.prediction import attach_results, named_structure, predict_group
+from eqv2.simulate.packing import Budget, Cost, structure_cost
+from eqv2.simulate.prediction import attach_results, named_structure, predict_group
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"fire": FIRE, "lbfgs": LBFGS}
 MAX_FORCE = 100.0  # eV/Å: a force above this on a free atom means the structure blew up

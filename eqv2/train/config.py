@@ -26,7 +26,8 @@ import yaml
 
 from eqv2 import config_types
 from eqv2.model_config import IGNORED_KEYWORDS, EquiformerV2Config, load_preset
-from eqv2.potential import DTYPES, FORCE_MODES
+from eqv2.potential import FORCE_MODES
+from eqv2.runtime import DTYPES
 
 
 class ConfigError(ValueError):
@@ -101,7 +102,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda"
     dtype: str = "float32"  # "float32" or "float64"
     bf16: bool | None = None  # bf16 autocast: null = on GPUs only, true = also on CPUs, false = never
-    compile: bool = False  # torch.compile the network's dense parts (eqv2.compile); direct forces, no stress
+    compile: bool = False  # torch.compile the network's dense parts (compile_dense_parts); direct forces, no stress
     eval_every: int = 100  # optimizer steps between validations (and last.pt writes)
     eval_batch_size: int = 16
     stop_at_step: int | None = None  # stop early (the schedule still runs to max_steps); for tests and resume

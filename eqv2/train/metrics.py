@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from eqv2.batch import batches
 from eqv2.potential import Potential
-from eqv2.prediction import batches
 
 EFWT_ENERGY = 0.02  # eV
 EFWT_FORCES = 0.03  # eV/Å

@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from eqv2.batch import Structure
-from eqv2.checkpoint import build_potential, load
+from eqv2.checkpoints.loading import load
+from eqv2.checkpoints.parts import build_potential
 from eqv2.data import DatasetStatistics, ReadOptions, compute_statistics, open_dataset
 from eqv2.model import EquiformerV2, initialize_weights
 from eqv2.model_config import EquiformerV2Config

@@ -29,10 +29,11 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from eqv2 import runtime
 from eqv2.batch import Batch
-from eqv2.checkpoint import checkpoint_dict, load, read_checkpoint_file, save_atomically
+from eqv2.checkpoints.loading import load, read_checkpoint_file
+from eqv2.checkpoints.native import checkpoint_dict, save_atomically
 from eqv2.potential import Potential
-from eqv2.train import distributed
 from eqv2.train.config import ConfigError, TrainConfig, config_to_yaml
 from eqv2.train.ema import ExponentialMovingAverage
 from eqv2.train.logbook import Logbook, log_line
@@ -75,11 +76,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False) -> None:
         self.config, self.run_dir = config, Path(run_dir)
-        self.device = resolve_device(config.device)
-        self.rank, self.world_size = distributed.setup(self.device.type)
-        if self.device.type == "cuda":
-            self.device = torch.device("cuda", distributed.local_rank())
-            torch.cuda.set_device(self.device)
+        self.device, self.rank, self.world_size = runtime.start_process(config.device)
         self.is_main = self.rank == 0
         data = config.data
         self.train_set = training_subset(open_split(data, data.train, ("energy", "forces")), data.train_limit)
@@ -138,7 +135,7 @@ class Trainer:
                     window_start = time.monotonic()
         if self.state.step == self.max_steps and self.is_main:
             self.finish()
-        distributed.barrier()
+        runtime.barrier()
         if self.logbook:
             self.logbook.close()
         return row
@@ -175,7 +172,7 @@ class Trainer:
         self.state = dataclasses.replace(
             self.state, step=self.state.step + 1, position=self.advanced(self.state.position, optim.grad_accumulation)
         )
-        window["loss"] += float(distributed.sum_over_ranks(step_loss))
+        window["loss"] += float(runtime.sum_over_ranks(step_loss))
         window["steps"] += 1
         return lr
 
@@ -186,7 +183,7 @@ class Trainer:
             predictions = self.forward(batch)  # in the positions' dtype (`Potential` casts)
         statistics = self.potential.statistics
         terms = loss_terms(predictions, batch, self.config.loss, statistics.energy.std, statistics.forces.std)
-        counts = distributed.sum_over_ranks(torch.stack([term.count for term in terms.values()]))
+        counts = runtime.sum_over_ranks(torch.stack([term.count for term in terms.values()]))
         # a count of 0 over all ranks (no stress label in any micro-batch) has a total of 0: the term adds 0
         loss = sum(term.coefficient * term.total / count.clamp(min=1.0) for term, count in zip(terms.values(), counts))
         accumulation = self.config.optim.grad_accumulation
@@ -211,11 +208,11 @@ class Trainer:
                 self.potential, self.val_set, indices, self.config.eval_batch_size, self.config.loss.forces_mode
             )
         self.potential.train()
-        predictions = Predictions.concatenate(distributed.gather_objects(part))
+        predictions = Predictions.concatenate(runtime.gather_objects(part))
         return compute_metrics(predictions), predictions
 
     def evaluate_and_save(self, window: dict[str, float], seconds: float, lr: float) -> dict[str, float]:
-        totals = distributed.sum_over_ranks(
+        totals = runtime.sum_over_ranks(
             torch.tensor([window["energy_error"], window["forces_error"], window["structures"], window["components"]])
         ).tolist()
         metrics, _ = self.validate()
@@ -233,7 +230,7 @@ class Trainer:
         improved = metrics["forces_mae"] < self.state.best_val_forces_mae
         if improved:
             self.state = dataclasses.replace(self.state, best_val_forces_mae=metrics["forces_mae"])
-        rng_states = distributed.gather_objects(random_states())  # every rank's, for an exact resume
+        rng_states = runtime.gather_objects(random_states())  # every rank's, for an exact resume
         if self.is_main:
             self.logbook.record(row)
             tqdm.write(log_line(row), file=sys.stderr)
@@ -318,12 +315,6 @@ def set_random_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def resolve_steps(steps: int | None, epochs: float | None, steps_per_epoch: float) -> int:
     """A step count given directly or in epochs (0 when neither is set)."""
     if steps is not None:
@@ -342,4 +333,4 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> dic
         # group and the interpreter are alive: freed at interpreter exit it can abort the process.
         del trainer
         gc.collect()
-        distributed.teardown()
+        runtime.teardown()

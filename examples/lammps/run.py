@@ -2,7 +2,7 @@
 
     python examples/lammps/run.py CHECKPOINT --elements Cu --steps 1000
 
-reads system.in (box, atoms, masses, velocities), attaches eqv2 with `eqv2.lammps.attach` and runs
+reads system.in (box, atoms, masses, velocities), attaches eqv2 with `eqv2.integrations.lammps.attach` and runs
 md.in (integrator, thermo, dumps, run) with ``-var steps N``. The log goes to log.lammps and the
 frames to dump.lammpstrj in the working directory.
 """
@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 import eqv2
-from eqv2.lammps import attach, open_lammps
+from eqv2.integrations.lammps import attach, open_lammps
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,7 +6,7 @@ from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqv2.batch import Structure, collate
-from eqv2.graph import radius_graph
+from eqv2.graph.neighbors import radius_graph
 
 
 def test_collate_graph_equals_single_graphs():

@@ -3,6 +3,7 @@ determinism and reuse of existing output."""
 
 import itertools
 import json
+import re
 from collections import Counter
 
 import ase.io
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
+from eqv2.adsorbates import ADSORBATES
 from eqv2.cli import main
 from eqv2.data import ReadOptions, open_dataset
 from eqv2.data.emt import (
@@ -29,7 +31,6 @@ from eqv2.data.emt import (
     split_specs,
     system_frames,
 )
-from eqv2.simulate.adsorbates import ADSORBATES
 
 N, SEED = 30, 5
 
@@ -182,12 +183,13 @@ def test_same_seed_same_files_and_reuse(dataset_dir, tmp_path, capsys):
     for split in SPLITS:
         assert (tmp_path / f"{split}.extxyz").read_bytes() == (dataset_dir / f"{split}.extxyz").read_bytes()
     assert (tmp_path / "test_size.extxyz").read_bytes() == first_bytes
-    with pytest.raises(SystemExit, match="holds another dataset"):
-        main(["data", "emt", "--out", str(tmp_path), "--n", str(N + 1), "--seed", str(SEED)])
+    capsys.readouterr()
+    assert main(["data", "emt", "--out", str(tmp_path), "--n", str(N + 1), "--seed", str(SEED)]) == 2
+    assert re.fullmatch("eqv2 data: error: .*holds another dataset.*\n", capsys.readouterr().err)
 
 
-def test_output_of_an_older_generator_is_not_reused(dataset_dir, tmp_path):
+def test_output_of_an_older_generator_is_not_reused(dataset_dir, tmp_path, capsys):
     manifest = json.loads((dataset_dir / "manifest.json").read_text())
     (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
-    with pytest.raises(SystemExit, match="version 1"):
-        main(["data", "emt", "--out", str(tmp_path), "--n", str(N), "--seed", str(SEED)])
+    assert main(["data", "emt", "--out", str(tmp_path), "--n", str(N), "--seed", str(SEED)]) == 2
+    assert re.fullmatch("eqv2 data: error: .*version 1.*\n", capsys.readouterr().err)

@@ -5,7 +5,7 @@ from ase.build import bulk
 
 import eqv2
 from eqv2.cli import main
-from eqv2.prediction import predict
+from eqv2.simulate.prediction import predict
 
 
 def test_predict_round_trips_through_extxyz(checkpoint, slabs, tmp_path):

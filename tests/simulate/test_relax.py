@@ -5,9 +5,9 @@ from ase.optimize import FIRE, LBFGS
 
 import eqv2
 from eqv2.cli import main
-from eqv2.packing import Budget
-from eqv2.prediction import predict
 from eqv2.simulate import relax
+from eqv2.simulate.packing import Budget
+from eqv2.simulate.prediction import predict
 from eqv2.simulate.relax import BatchRelaxation, RelaxationStream, relax_streams
 from eqv2.validation import DataError
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,10 +14,10 @@ import pytest
 import yaml
 
 from eqv2.cli import main as cli_main
-from eqv2.commands.experiment import train_one
 from eqv2.experiment import claimed, load_sweep, plan_runs
 from eqv2.experiment import runs as experiment_runs
 from eqv2.experiment.store import ARCHIVED_FILES
+from eqv2.experiment.training import train_one
 from eqv2.train import ConfigError, config_from_dict, train
 from eqv2.train.setup import training_subset
 
@@ -175,18 +176,19 @@ def test_interrupted_run_resumes(make_config, emt_data, tmp_path, monkeypatch):
         ({"base": "missing.yaml"}, "base: .*missing.yaml"),
     ],
 )
-def test_sweep_errors_name_the_key(make_config, emt_data, tmp_path, change, key):
+def test_sweep_errors_name_the_key(make_config, emt_data, tmp_path, capsys, change, key):
     sweep = {"seeds": [0], "variants": [{"name": "a"}], **change}
     path = write_sweep(tmp_path, base_config(make_config, emt_data), sweep)
-    with pytest.raises(SystemExit, match=key):
-        cli_main(["experiment", str(path), "--dry-run"])
+    assert cli_main(["experiment", str(path), "--dry-run"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("eqv2 experiment: error: ") and error.count("\n") == 1 and re.search(key, error)
 
 
-def test_missing_data_file_names_the_key(make_config, emt_data, tmp_path):
+def test_missing_data_file_names_the_key(make_config, emt_data, tmp_path, capsys):
     sweep = {"seeds": [0], "variants": [{"name": "a", "overrides": ["data.test=nowhere.extxyz"]}]}
     path = write_sweep(tmp_path, base_config(make_config, emt_data), sweep)
-    with pytest.raises(SystemExit, match=r"data\.test: nowhere\.extxyz does not exist"):
-        cli_main(["experiment", str(path), "--out", str(tmp_path / "out")])
+    assert cli_main(["experiment", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert re.search(r"data\.test: nowhere\.extxyz does not exist", capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
 
 

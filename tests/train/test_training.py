@@ -17,7 +17,8 @@ import torch
 import yaml
 
 import eqv2
-from eqv2.checkpoint import read_checkpoint_file, save_atomically
+from eqv2.checkpoints.loading import read_checkpoint_file
+from eqv2.checkpoints.native import save_atomically
 from eqv2.cli import main as cli_main
 from eqv2.train import config_from_dict, train
 
