@@ -2,7 +2,7 @@ import io
 
 from tqdm import tqdm
 
-from eqv2.progress import LinePerRefresh
+from eqv2.progress import LinePerRefresh, progress_bar
 
 
 def test_each_refresh_is_a_whole_line():
@@ -25,3 +25,13 @@ def test_lines_come_at_most_every_mininterval_and_at_the_end():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     assert "40/100" in lines[0] and "100/100" in lines[1]
+
+
+def test_a_bar_into_a_log_file_writes_whole_lines(capsys):
+    with progress_bar(50, "train", "step", initial=10) as bar:  # pytest's stderr is not a terminal
+        for _ in range(40):
+            bar.update(1)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert [line.split()[0] for line in err.splitlines()] == ["train:", "train:"]
+    assert "50/50" in err.splitlines()[-1]

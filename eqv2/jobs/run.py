@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -45,15 +44,13 @@ from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
-from tqdm import tqdm
 
 from eqv2 import runtime
 from eqv2.jobs.records import RecordWriter, drop_partial_record, merge_records, scan_records
-from eqv2.progress import LinePerRefresh
+from eqv2.progress import progress_bar
 from eqv2.simulate.packing import Budget
 
 BARRIER_TIMEOUT = timedelta(days=7)  # how long a rank waits for the others (the slowest shard)
-PROGRESS_INTERVAL = 30.0  # seconds between progress lines under torchrun or when stderr is not a terminal
 PLAN_FILE = "run.json"
 FAILED = "failed"  # the outcome that counts as a failure in the progress line
 
@@ -229,11 +226,7 @@ def compute_shard(
     """Run ``task`` on ``chunks``, appending the result of each input not ``done`` to ``path``; outcome counts."""
     label = task.command if world_size == 1 else f"{task.command} rank {rank}/{world_size}"
     total = sum(int((~done[chunk]).sum()) for chunk in chunks)
-    if world_size == 1 and sys.stderr.isatty():
-        bar = tqdm(total=total, desc=label, unit="structure")
-    else:
-        lines = LinePerRefresh(sys.stderr)
-        bar = tqdm(total=total, desc=label, unit="structure", file=lines, mininterval=PROGRESS_INTERVAL, miniters=1)
+    bar = progress_bar(total, label, "structure", lines=world_size > 1)
     outcomes: Counter = Counter()
     with RecordWriter(path) as writer, bar:
         for index, atoms, outcome in task.compute(chunks, done, budget):

@@ -34,6 +34,7 @@ from eqv2.batch import Batch
 from eqv2.checkpoints.loading import load, read_checkpoint_file
 from eqv2.checkpoints.native import checkpoint_dict, save_atomically
 from eqv2.potential import Potential
+from eqv2.progress import progress_bar
 from eqv2.train.config import ConfigError, TrainConfig, config_to_yaml
 from eqv2.train.ema import ExponentialMovingAverage
 from eqv2.train.logbook import Logbook, log_line
@@ -123,7 +124,7 @@ class Trainer:
         stream = self.sampler.stream(self.state.position)
         window = dict.fromkeys(("steps", "loss", "energy_error", "forces_error", "structures", "components"), 0.0)
         window_start, row = time.monotonic(), {}
-        bar = tqdm(total=self.max_steps, initial=self.state.step, desc="train", unit="step", disable=not self.is_main)
+        bar = progress_bar(self.max_steps, "train", "step", initial=self.state.step, disable=not self.is_main)
         with bar:
             while self.state.step < end:
                 lr = self.train_step(stream, window)
