@@ -56,8 +56,8 @@ OPTION_PLACEHOLDERS = {  # a placeholder after these options
     ("--runs", "DIR"): "experiments/runs",
     ("--trajectory-dir", "DIR"): "trajectories",
 }
-SHORTER = {
-    "data": ["--n", "10"],
+SHORTER = {  # by the command's first word, or its first two (which win)
+    "data emt": ["--n", "10"],
     "train": ["optim.max_steps=2", "plots=false", "tensorboard=false"],
     "md": ["--steps", "3"],
     "relax": ["--steps", "3"],
@@ -128,7 +128,7 @@ def arguments(command: str) -> list[str]:
         OPTION_PLACEHOLDERS.get((before, word), PLACEHOLDERS.get(word, word))
         for before, word in zip(["", *words], words)
     ]
-    return words + SHORTER.get(words[0], [])
+    return words + SHORTER.get(" ".join(words[:2]), SHORTER.get(words[0], []))
 
 
 def inputs(directory: Path) -> None:
