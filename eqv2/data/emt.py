@@ -202,9 +202,7 @@ def adsorbate_points(surface_cell: np.ndarray, count: int, rng: np.random.Genera
 def build_bulk(spec: BulkSpec, rng: np.random.Generator) -> Atoms:
     """The supercell at the fcc metal's atomic volume, strained by a random symmetric strain (components
     up to `MAX_STRAIN`) and rattled by 0.02-0.1 Å."""
-    fcc_constant = bulk(spec.metal, "fcc", cubic=True).cell.lengths()[0]
-    constant = fcc_constant if spec.lattice == "fcc" else fcc_constant / 2 ** (1 / 3)  # same volume per atom
-    crystal = bulk(spec.metal, spec.lattice, a=constant, cubic=spec.cubic)
+    crystal = bulk(spec.metal, spec.lattice, a=fcc_volume_constant(spec.metal, spec.lattice), cubic=spec.cubic)
     crystal = crystal.repeat(BULK_SUPERCELLS[(spec.lattice, spec.cubic)])
     crystal.set_cell(crystal.cell[:] @ random_strain(rng), scale_atoms=True)
     crystal.positions += rng.normal(scale=rng.uniform(0.02, 0.1), size=crystal.positions.shape)
@@ -212,9 +210,16 @@ def build_bulk(spec: BulkSpec, rng: np.random.Generator) -> Atoms:
     return crystal
 
 
-def random_strain(rng: np.random.Generator) -> np.ndarray:
-    """[3, 3] deformation 1 + e, e symmetric with components up to `MAX_STRAIN` (cell rows: cell @ (1 + e))."""
-    strain = rng.uniform(-MAX_STRAIN, MAX_STRAIN, size=(3, 3))
+def fcc_volume_constant(metal: str, lattice: str) -> float:
+    """Cubic lattice constant (Å) of ``metal``'s ``lattice`` ("fcc" or "bcc") at the atomic volume of its fcc
+    cell in ASE's reference data."""
+    fcc_constant = bulk(metal, "fcc", cubic=True).cell.lengths()[0]
+    return fcc_constant if lattice == "fcc" else fcc_constant / 2 ** (1 / 3)  # bcc: 2 atoms per cubic cell, fcc 4
+
+
+def random_strain(rng: np.random.Generator, max_strain: float = MAX_STRAIN) -> np.ndarray:
+    """[3, 3] deformation 1 + e, e symmetric with components up to ``max_strain`` (cell rows: cell @ (1 + e))."""
+    strain = rng.uniform(-max_strain, max_strain, size=(3, 3))
     return np.eye(3) + 0.5 * (strain + strain.T)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from eqv2.data.emt import LATTICES, METALS, labelled
+from eqv2.data.emt import LATTICES, METALS, fcc_volume_constant, labelled, random_strain
 
 SCALES = tuple(float(s) for s in np.linspace(0.92, 1.08, 17))  # lattice constant / the fcc equilibrium one
 RATTLED_COPIES = 2
@@ -36,18 +36,15 @@ MANIFEST_VERSION = 1
 def crystal(metal: str, lattice: str, scale: float) -> Atoms:
     """The perfect `SUPERCELL` of ``metal``'s cubic ``lattice`` cell at ``scale`` times the lattice constant
     that gives the atomic volume of its fcc cell in ASE's reference data."""
-    fcc_constant = bulk(metal, "fcc", cubic=True).cell.lengths()[0]
-    constant = fcc_constant if lattice == "fcc" else fcc_constant / 2 ** (1 / 3)  # same volume per atom
-    atoms = bulk(metal, lattice, a=scale * constant, cubic=True).repeat(SUPERCELL)
+    atoms = bulk(metal, lattice, a=scale * fcc_volume_constant(metal, lattice), cubic=True).repeat(SUPERCELL)
     atoms.set_tags(1)
     return atoms
 
 
 def strained_and_rattled(atoms: Atoms, rng: np.random.Generator) -> Atoms:
     """A copy of ``atoms`` under a random symmetric strain (components up to `STRAIN`), rattled by 0.02-0.08 Å."""
-    strain = rng.uniform(-STRAIN, STRAIN, size=(3, 3))
     copy = atoms.copy()
-    copy.set_cell(copy.cell[:] @ (np.eye(3) + 0.5 * (strain + strain.T)), scale_atoms=True)
+    copy.set_cell(copy.cell[:] @ random_strain(rng, STRAIN), scale_atoms=True)
     copy.positions += rng.normal(scale=rng.uniform(0.02, 0.08), size=copy.positions.shape)
     return copy
 
