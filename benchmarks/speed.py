@@ -285,6 +285,20 @@ def ratio(numerator: dict, denominator: dict, key: str) -> str:
     return f"{numerator[key] / denominator[key]:.2f}x"
 
 
+def inference_side_by_side(
+    case: str, repeats: int, checkpoint: str | None, reference_standard: bool
+) -> tuple[dict, dict, dict]:
+    """(eqv2, reference standard path, reference no-grad path) inference results for ``case``; the reference's
+    are empty without ``checkpoint``, its standard path's also when not ``reference_standard``."""
+    ours = measure(sys.executable, "eqv2", case, "inference", repeats, checkpoint)
+    theirs = theirs_nograd = {}
+    if checkpoint:
+        if reference_standard:
+            theirs = measure(OPTIONS["reference_python"], "reference", case, "inference", repeats, checkpoint)
+        theirs_nograd = measure(OPTIONS["reference_python"], "reference", case, "inference-nograd", repeats, checkpoint)
+    return ours, theirs, theirs_nograd
+
+
 def section_inference(repeats: int, checkpoint: str | None) -> None:
     print("\n### Inference (oc20-31M, eval, no autograd)\n")
     print(
@@ -294,14 +308,9 @@ def section_inference(repeats: int, checkpoint: str | None) -> None:
     print("| --- " * 12 + "|")
     for case in selected(INFERENCE_CASES):
         atoms = sum(map(len, atoms_for(case)))
-        ours = measure(sys.executable, "eqv2", case, "inference", repeats, checkpoint)
-        theirs = theirs_nograd = {}
-        if checkpoint:
-            if case not in REFERENCE_STANDARD_SKIPS:
-                theirs = measure(OPTIONS["reference_python"], "reference", case, "inference", repeats, checkpoint)
-            theirs_nograd = measure(
-                OPTIONS["reference_python"], "reference", case, "inference-nograd", repeats, checkpoint
-            )
+        ours, theirs, theirs_nograd = inference_side_by_side(
+            case, repeats, checkpoint, case not in REFERENCE_STANDARD_SKIPS
+        )
         memory = ratio(ours, theirs, "peak_rss_gib")
         memory_nograd = ratio(ours, theirs_nograd, "peak_rss_gib")
         print(
@@ -440,14 +449,9 @@ def section_sizes(repeats: int, checkpoint: str | None) -> None:
     for size in SIZE_SWEEP:
         case = "co_slab_" + "x".join(map(str, size))
         atoms = sum(map(len, atoms_for(case)))
-        ours = measure(sys.executable, "eqv2", case, "inference", repeats, checkpoint)
-        theirs = theirs_nograd = {}
-        if checkpoint:
-            if atoms <= REFERENCE_STANDARD_MAX_ATOMS:
-                theirs = measure(OPTIONS["reference_python"], "reference", case, "inference", repeats, checkpoint)
-            theirs_nograd = measure(
-                OPTIONS["reference_python"], "reference", case, "inference-nograd", repeats, checkpoint
-            )
+        ours, theirs, theirs_nograd = inference_side_by_side(
+            case, repeats, checkpoint, atoms <= REFERENCE_STANDARD_MAX_ATOMS
+        )
         print(
             f"| {atoms} | {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | "
             f"{cell(theirs_nograd, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
