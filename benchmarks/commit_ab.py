@@ -1,10 +1,10 @@
 """This tree against an earlier commit: CPU time of a demo training step and of an oc20-31M forward.
 
-    python benchmarks/commit_ab.py --base 715ef47 --repeats 5 --rounds 3
+    python benchmarks/commit_ab.py --base 715ef47 --repeats 5 --rounds 3 [--threads 2]
 
 Checks the base commit out into a temporary git worktree and times, in separate processes alternating
 between the two trees (``--rounds`` times), one thread each and process time (so other work on the machine
-disturbs it less):
+disturbs it less), or with ``--threads N`` above 1 N threads and wall time (on an idle machine):
 
 - ``demo_train``: the configs/demo.yaml model (random weights, with the paper's separable layer norm, which
   every commit has) on `benchmarks.structures.slab_batch_8`,
@@ -30,7 +30,8 @@ CASES = ("demo_train", "oc20_forward")
 MEASURE = """
 import json, statistics, sys, time
 import torch
-torch.set_num_threads(1)
+torch.set_num_threads({threads})
+clock = time.process_time if {threads} == 1 else time.perf_counter
 from eqv2.cpu_memory import keep_freed_memory
 keep_freed_memory()
 from eqv2.batch import Structure
@@ -61,18 +62,21 @@ def step():
 step()
 times = []
 for _ in range(repeats):
-    start = time.process_time(); step(); times.append(time.process_time() - start)
+    start = clock(); step(); times.append(clock() - start)
 print(json.dumps(statistics.median(times)))
 """
 
 
-def measure(tree: Path, case: str, repeats: int) -> float:
-    """Median process seconds of ``case`` with the eqv2 of ``tree`` (its own benchmarks/structures.py)."""
-    code = MEASURE.format(benchmarks=str(tree / "benchmarks"), demo=str(ROOT / "configs" / "demo.yaml"))
+def measure(tree: Path, case: str, repeats: int, threads: int) -> float:
+    """Median seconds of ``case`` with the eqv2 of ``tree`` (its own benchmarks/structures.py) on ``threads``
+    threads: process time for one thread, wall time for more."""
+    code = MEASURE.format(
+        benchmarks=str(tree / "benchmarks"), demo=str(ROOT / "configs" / "demo.yaml"), threads=threads
+    )
     finished = subprocess.run(
         [sys.executable, "-c", code, case, str(repeats)],
         cwd=tree,
-        env={"PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
@@ -86,6 +90,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--threads", type=int, default=1, help="1: process time; more: wall time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder) / "base"
@@ -100,8 +105,8 @@ def main() -> None:
             for case in args.cases:
                 times: dict[str, list[float]] = {"base": [], "this": []}
                 for _ in range(args.rounds):
-                    times["base"].append(measure(base, case, args.repeats))
-                    times["this"].append(measure(ROOT, case, args.repeats))
+                    times["base"].append(measure(base, case, args.repeats, args.threads))
+                    times["this"].append(measure(ROOT, case, args.repeats, args.threads))
                 before, after = statistics.median(times["base"]), statistics.median(times["this"])
                 print(f"| {case} | {1e3 * before:.0f} | {1e3 * after:.0f} | {before / after:.2f}x |", flush=True)
         finally:

@@ -12,6 +12,11 @@ Sections:
 - sizes: per call, eqv2 against the reference on Cu(111) slabs with CO from 14 to 602 atoms (not in the
   default set; the reference's standard path up to 152 atoms, its no-grad path at every size);
 - flops: achieved FLOP/s of a 31M forward (torch.utils.flop_counter) against a dense float32 matmul;
+- ceiling: per call at 20, 29 and 38 atoms, the fastest an exact implementation of the same arithmetic can run
+  here (useful matmul FLOPs at the dense matmul rate plus SiLU evaluations at SiLU's rate), against eqv2 and
+  the reference's no-grad path (not in the default set);
+- demo_training: a training step of the demo-sized model (configs/demo.yaml's sizes with the paper's options)
+  on a batch of 8 slabs, eqv2 against the reference on the same weights (not in the default set);
 - determinism: whether two identical eqv2 calls give bitwise the same energies and forces;
 - bf16: eqv2's opt-in bf16 mode (bf16 autocast) against the reference in float32, as users run it,
   and under bf16 autocast too; the inference cases and the training step (not in the default set);
@@ -56,6 +61,7 @@ REFERENCE_STANDARD_SKIPS = {"slab_600"}
 # section "sizes": (surface repeats x, y, layers) of Cu(111) slabs with CO on top, 14 to 602 atoms
 SIZE_SWEEP = ((2, 2, 3), (3, 2, 3), (3, 3, 3), (3, 3, 4), (4, 3, 4), (4, 4, 6), (5, 5, 6), (7, 7, 6), (10, 10, 6))
 REFERENCE_STANDARD_MAX_ATOMS = 152  # larger sizes: the reference's no-grad path only (memory)
+CEILING_SIZES = ((3, 2, 3), (3, 3, 3), (3, 3, 4))  # section "ceiling": 20, 29 and 38 atoms
 
 
 def atoms_for(case: str):
@@ -248,19 +254,20 @@ def measure(
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def shared_checkpoint(directory: str) -> str | None:
-    """The reference's oc20-31M initial weights as a fairchem checkpoint, or None without the reference."""
+def shared_checkpoint(directory: str, overrides: dict | None = None, name: str = "oc20-31M") -> str | None:
+    """The reference's initial weights of oc20-31M (with ``overrides`` of its attributes) as a fairchem
+    checkpoint ``name``.pt in ``directory``, or None without the reference."""
     python = OPTIONS["reference_python"]
     if python is None:
         return None
-    path = Path(directory) / "oc20-31M-reference.pt"
+    path = Path(directory) / f"{name}-reference.pt"
     code = (
-        "import sys, torch; from reference import fairchem_model as r; from eqv2.model_config import load_preset; "
-        "a = load_preset('oc20-31M'); m = r.build_reference_model(a, seed=0); "
+        "import json, sys; from reference import fairchem_model as r; from eqv2.model_config import load_preset; "
+        "a = {**load_preset('oc20-31M'), **json.loads(sys.argv[2])}; m = r.build_reference_model(a, seed=0); "
         "r.save_reference_checkpoint(m, sys.argv[1], a)"
     )
     result = subprocess.run(
-        [python, "-W", "ignore", "-c", code, str(path)],
+        [python, "-W", "ignore", "-c", code, str(path), json.dumps(overrides or {})],
         cwd=ROOT,
         env=environment_with_root(),
         capture_output=True,
@@ -335,6 +342,145 @@ def section_training(repeats: int, checkpoint: str | None) -> None:
         f"| {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
         f"{cell(ours, 'peak_rss_gib')} | {cell(theirs, 'peak_rss_gib')} | {ratio(ours, theirs, 'peak_rss_gib')} |"
     )
+
+
+# configs/demo.yaml's sizes with the paper's options, as the reference can build them (it fixes 600
+# distance Gaussians and has no cutoff envelope nor floored norm): the "demo-sized model" of section demo_training
+DEMO_SIZED_ATTRIBUTES = {
+    "num_layers": 3,
+    "sphere_channels": 32,
+    "attn_hidden_channels": 32,
+    "num_heads": 4,
+    "attn_alpha_channels": 8,
+    "attn_value_channels": 8,
+    "ffn_hidden_channels": 64,
+    "edge_channels": 32,
+    "lmax_list": [2],
+    "mmax_list": [2],
+    "grid_resolution": 10,
+    "max_radius": 5.0,
+    "max_neighbors": 500,
+    "use_grid_mlp": False,
+    "alpha_drop": 0.0,
+    "drop_path_rate": 0.0,
+    "avg_num_nodes": 1.0,
+    "avg_degree": 28.0,
+}
+
+
+def section_demo_training(repeats: int, directory: str) -> None:
+    print("\n### Training step, demo-sized model (configs/demo.yaml sizes, paper options; batch of 8 slabs)\n")
+    checkpoint = shared_checkpoint(directory, DEMO_SIZED_ATTRIBUTES, "demo-sized")
+    if checkpoint is None:
+        print("(the reference is not installed: `bash reference/install.sh`)")
+        return
+    ours = measure(sys.executable, "eqv2", "batch_8", "training", repeats, checkpoint)
+    theirs = measure(OPTIONS["reference_python"], "reference", "batch_8", "training", repeats, checkpoint)
+    bound = work_bound(*count_work(eqv2_step(checkpoint, "batch_8", "training", {}), lmax=2, mmax=2))
+    print("| eqv2 s | ref s | speed-up | eqv2 RSS GiB | ref RSS GiB | bound s | ceiling vs ref | eqv2 / bound |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| {cell(ours, 'seconds', 3)} | {cell(theirs, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | "
+        f"{cell(ours, 'peak_rss_gib')} | {cell(theirs, 'peak_rss_gib')} | {bound:.3f} | "
+        f"{ratio(theirs, {'seconds': bound}, 'seconds')} | {ratio(ours, {'seconds': bound}, 'seconds')} |"
+    )
+
+
+def count_work(step, lmax: int, mmax: int) -> tuple[float, float]:
+    """(useful matmul FLOPs, SiLU evaluations and derivatives) of one call of ``step``.
+
+    FLOPs as `torch.utils.flop_counter` counts them (2 m n k per matrix product). The per-edge rotations run
+    as dense [E, R, K] products whose Wigner matrices are block-diagonal in the degree; only their non-zero
+    blocks count (the model's ``lmax`` and ``mmax``), so the figure is the arithmetic that any exact
+    implementation of the function must do.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    totals = {"zero_block_flops": 0.0, "silu": 0.0}
+    aten = torch.ops.aten
+    rotation_shapes = rotation_useful_fractions(lmax, mmax)
+
+    class Counter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            packet = func.overloadpacket
+            if packet is aten.bmm and (args[0].shape[-1], args[0].shape[-2]) in rotation_shapes:
+                useful = rotation_shapes[(args[0].shape[-1], args[0].shape[-2])]
+                totals["zero_block_flops"] += 2.0 * args[0].numel() * args[1].shape[-1] * (1 - useful)
+            elif packet in (aten.silu, aten.silu_, aten.silu_backward):
+                totals["silu"] += out.numel()
+            return out
+
+    with Counter():
+        step()
+    return counter.get_total_flops() - totals["zero_block_flops"], totals["silu"]
+
+
+def rotation_useful_fractions(lmax: int, mmax: int) -> dict[tuple[int, int], float]:
+    """{(inner, rows) of a dense rotation product: fraction of its entries in non-zero blocks}."""
+    from eqv2.so3.layout import CoefficientLayout
+
+    layout = CoefficientLayout(lmax, mmax)
+    useful = sum((2 * min(l, mmax) + 1) * (2 * l + 1) for l in range(lmax + 1))
+    fraction = useful / (layout.num_reduced * layout.num_full)
+    return {(layout.num_full, layout.num_reduced): fraction, (layout.num_reduced, layout.num_full): fraction}
+
+
+def silu_rate() -> float:
+    """SiLU evaluations per second, in place on 2^22 float32 values (median of 5)."""
+    values = torch.randn(2**22)
+    return values.numel() / median_seconds(lambda: torch.nn.functional.silu(values, inplace=True), 5)
+
+
+def section_ceiling(repeats: int, checkpoint: str | None) -> None:
+    """The fastest any exact float32 implementation of the oc20-31M forward can run here, against the reference."""
+    print(f"\n### Ceiling per call (oc20-31M, eval, no autograd), {torch.get_num_threads()} threads\n")
+    measured_rates()
+    print("| atoms | GFLOP | SiLU M | bound s | eqv2 s | ref no-grad s | eqv2 vs ref | ceiling vs ref | eqv2 / bound |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for size in CEILING_SIZES:
+        case = "co_slab_" + "x".join(map(str, size))
+        atoms = sum(map(len, atoms_for(case)))
+        flops, silu = count_work(eqv2_step(checkpoint, case, "inference", {}), lmax=4, mmax=2)
+        bound = work_bound(flops, silu)
+        ours, _, theirs = inference_side_by_side(case, repeats, checkpoint, reference_standard=False)
+        bounded = {"seconds": bound}
+        print(
+            f"| {atoms} | {flops / 1e9:.1f} | {silu / 1e6:.0f} | {bound:.3f} | {cell(ours, 'seconds', 3)} | "
+            f"{cell(theirs, 'seconds', 3)} | {ratio(theirs, ours, 'seconds')} | {ratio(theirs, bounded, 'seconds')} | "
+            f"{ratio(ours, bounded, 'seconds')} |",
+            flush=True,
+        )
+
+
+RATES: dict[str, float] = {}
+
+
+def measured_rates() -> dict[str, float]:
+    """The dense float32 matmul rate (FLOP/s) and SiLU's rate (evaluations/s) here; measured and printed once."""
+    from eqv2.cpu_memory import keep_freed_memory
+
+    if not RATES:
+        keep_freed_memory()
+        RATES["matmul"] = dense_matmul_rate()[1]
+        RATES["silu"] = silu_rate()
+        print(
+            f"Bound = useful matmul FLOPs at the dense float32 matmul rate ({RATES['matmul'] / 1e9:.1f} GFLOP/s) "
+            f"plus SiLU evaluations at SiLU's rate ({RATES['silu'] / 1e9:.2f} G/s), {torch.get_num_threads()} "
+            "threads: no exact implementation of the same arithmetic runs faster here.\n"
+        )
+    return RATES
+
+
+def work_bound(flops: float, silu: float) -> float:
+    """Seconds below which no exact implementation doing ``flops`` matmul FLOPs and ``silu`` SiLU evaluations
+    runs here (`measured_rates`)."""
+    rates = measured_rates()
+    return flops / rates["matmul"] + silu / rates["silu"]
 
 
 def selected(cases: tuple[str, ...]) -> list[str]:
@@ -555,7 +701,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         checkpoint = (
             shared_checkpoint(directory)
-            if {"inference", "training", "bf16", "compile", "sizes"} & set(sections)
+            if {"inference", "training", "bf16", "compile", "sizes", "ceiling"} & set(sections)
             else None
         )
         if "inference" in sections:
@@ -568,6 +714,10 @@ def main() -> None:
             section_compile(args.repeats, checkpoint)
         if "sizes" in sections:
             section_sizes(args.repeats, checkpoint)
+        if "ceiling" in sections:
+            section_ceiling(args.repeats, checkpoint)
+        if "demo_training" in sections:
+            section_demo_training(args.repeats, directory)
     if "lmax" in sections:
         section_lmax(args.repeats)
     if "atoms" in sections:
