@@ -333,21 +333,10 @@ def generate(out: str | Path, n: int = 1000, seed: int = 0, overwrite: bool = Fa
     """
     out = Path(out)
     paths = {split: out / f"{split}.extxyz" for split in SPLITS}
-    manifest_path = out / "manifest.json"
     manifest = {"generator": "eqv2 data emt", "version": MANIFEST_VERSION, "n": n, "seed": seed}
     manifest["sizes"] = split_sizes(n)
-    if manifest_path.exists():
-        found = json.loads(manifest_path.read_text())
-        if found == manifest and all(path.exists() for path in paths.values()):
-            print(f"reusing the EMT dataset in {out}", file=sys.stderr)
-            return paths
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} holds another dataset ({manifest_path}: version {found.get('version')}, n {found.get('n')}, "
-                f"seed {found.get('seed')}; this generator writes version {MANIFEST_VERSION}); "
-                "use a new --out or --overwrite"
-            )
-    out.mkdir(parents=True, exist_ok=True)
+    if reusable_output(out, manifest, list(paths.values()), overwrite):
+        return paths
     held_out = held_out_pairs(seed)
     with tqdm(total=n, desc=f"EMT dataset -> {out}", unit="frame") as progress:
         for split, size in manifest["sizes"].items():
@@ -355,5 +344,28 @@ def generate(out: str | Path, n: int = 1000, seed: int = 0, overwrite: bool = Fa
             partial = paths[split].with_suffix(".extxyz.partial")
             ase.io.write(partial, frames, format="extxyz")
             os.replace(partial, paths[split])
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return paths
+
+
+def reusable_output(out: Path, manifest: dict, paths: list[Path], overwrite: bool) -> bool:
+    """Whether ``out`` already holds ``paths`` written under ``manifest`` (its ``manifest.json``): then True.
+
+    Otherwise makes ``out`` and returns False, so that the caller writes the data and then the manifest. An
+    ``out`` whose manifest records other data raises FileExistsError naming both, unless ``overwrite``.
+    """
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists():
+        found = json.loads(manifest_path.read_text())
+        if found == manifest and all(path.exists() for path in paths):
+            print(f"reusing the data of {manifest['generator']} in {out}", file=sys.stderr)
+            return True
+        if not overwrite:
+            described = ", ".join(f"{key} {found.get(key)}" for key in manifest if key != "sizes")
+            wanted = ", ".join(f"{key} {value}" for key, value in manifest.items() if key != "sizes")
+            raise FileExistsError(
+                f"{out} holds other data ({manifest_path}: {described}; asked for: {wanted}); "
+                "use a new --out or --overwrite"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    return False

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import ase.io
@@ -24,7 +23,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from eqv2.data.emt import LATTICES, METALS, fcc_volume_constant, labelled, random_strain
+from eqv2.data.emt import LATTICES, METALS, fcc_volume_constant, labelled, random_strain, reusable_output
 
 SCALES = tuple(float(s) for s in np.linspace(0.92, 1.08, 17))  # lattice constant / the fcc equilibrium one
 RATTLED_COPIES = 2
@@ -68,20 +67,14 @@ def generate_eos(out: str | Path, seed: int = 0, overwrite: bool = False) -> Pat
     """Write ``out``/train.extxyz (module docstring) and return its path; reuses a matching directory and
     refuses to replace a different one unless ``overwrite``."""
     out = Path(out)
-    path, manifest_path = out / "train.extxyz", out / "manifest.json"
+    path = out / "train.extxyz"
     frame_count = (1 + RATTLED_COPIES) * len(METALS) * len(LATTICES) * len(SCALES)
     manifest = {"generator": "eqv2 data emt-eos", "version": MANIFEST_VERSION, "seed": seed, "frames": frame_count}
-    if manifest_path.exists():
-        found = json.loads(manifest_path.read_text())
-        if found == manifest and path.exists():
-            print(f"reusing the equation-of-state frames in {out}", file=sys.stderr)
-            return path
-        if not overwrite:
-            raise FileExistsError(f"{out} holds other data ({manifest_path}); use a new --out or --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    if reusable_output(out, manifest, [path], overwrite):
+        return path
     frames = eos_frames(seed)
     partial = path.with_suffix(".extxyz.partial")
     ase.io.write(partial, frames, format="extxyz")
     os.replace(partial, path)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return path

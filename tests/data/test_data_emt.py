@@ -185,7 +185,7 @@ def test_same_seed_same_files_and_reuse(dataset_dir, tmp_path, capsys):
     assert (tmp_path / "test_size.extxyz").read_bytes() == first_bytes
     capsys.readouterr()
     assert main(["data", "emt", "--out", str(tmp_path), "--n", str(N + 1), "--seed", str(SEED)]) == 2
-    assert re.fullmatch("eqv2 data: error: .*holds another dataset.*\n", capsys.readouterr().err)
+    assert re.fullmatch("eqv2 data: error: .*holds other data.*\n", capsys.readouterr().err)
 
 
 def test_output_of_an_older_generator_is_not_reused(dataset_dir, tmp_path, capsys):
