@@ -376,7 +376,7 @@ def section_demo_training(repeats: int, directory: str) -> None:
         return
     ours = measure(sys.executable, "eqv2", "batch_8", "training", repeats, checkpoint)
     theirs = measure(OPTIONS["reference_python"], "reference", "batch_8", "training", repeats, checkpoint)
-    bound = work_bound(*count_work(eqv2_step(checkpoint, "batch_8", "training", {}), lmax=2, mmax=2))
+    bound = work_bound(*count_work(eqv2_step(checkpoint, "batch_8", "training", {}, OPTIONS["device"]), lmax=2, mmax=2))
     print("| eqv2 s | ref s | speed-up | eqv2 RSS GiB | ref RSS GiB | bound s | ceiling vs ref | eqv2 / bound |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print(
@@ -430,10 +430,10 @@ def rotation_useful_fractions(lmax: int, mmax: int) -> dict[tuple[int, int], flo
     return {(layout.num_full, layout.num_reduced): fraction, (layout.num_reduced, layout.num_full): fraction}
 
 
-def silu_rate() -> float:
+def silu_rate(device: str = "cpu") -> float:
     """SiLU evaluations per second, in place on 2^22 float32 values (median of 5)."""
-    values = torch.randn(2**22)
-    return values.numel() / median_seconds(lambda: torch.nn.functional.silu(values, inplace=True), 5)
+    values = torch.randn(2**22, device=device)
+    return values.numel() / median_seconds(lambda: torch.nn.functional.silu(values, inplace=True), 5, device)
 
 
 def section_ceiling(repeats: int, checkpoint: str | None) -> None:
@@ -445,7 +445,7 @@ def section_ceiling(repeats: int, checkpoint: str | None) -> None:
     for size in CEILING_SIZES:
         case = "co_slab_" + "x".join(map(str, size))
         atoms = sum(map(len, atoms_for(case)))
-        flops, silu = count_work(eqv2_step(checkpoint, case, "inference", {}), lmax=4, mmax=2)
+        flops, silu = count_work(eqv2_step(checkpoint, case, "inference", {}, OPTIONS["device"]), lmax=4, mmax=2)
         bound = work_bound(flops, silu)
         ours, _, theirs = inference_side_by_side(case, repeats, checkpoint, reference_standard=False)
         bounded = {"seconds": bound}
@@ -466,8 +466,8 @@ def measured_rates() -> dict[str, float]:
 
     if not RATES:
         keep_freed_memory()
-        RATES["matmul"] = dense_matmul_rate()[1]
-        RATES["silu"] = silu_rate()
+        RATES["matmul"] = dense_matmul_rate(OPTIONS["device"])[1]
+        RATES["silu"] = silu_rate(OPTIONS["device"])
         print(
             f"Bound = useful matmul FLOPs at the dense float32 matmul rate ({RATES['matmul'] / 1e9:.1f} GFLOP/s) "
             f"plus SiLU evaluations at SiLU's rate ({RATES['silu'] / 1e9:.2f} G/s), {torch.get_num_threads()} "
