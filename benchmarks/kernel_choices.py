@@ -11,19 +11,19 @@
 
 Shapes: the demo model (configs/demo.yaml: lmax 2, 32 channels, a batch of 8 slabs, 8,778 edges) and
 oc20-31M (lmax 4, mmax 2, one 38-atom slab, 641 edges per chunk). "fwd" is without autograd, "train"
-forward and backward. Prints milliseconds (median of --repeats) and eqv2 / alternative (above 1: the
-alternative is faster). Both compute the same function (the largest difference is printed).
+forward and backward. Prints milliseconds (median of --repeats after a warm-up call,
+`benchmarks.speed.median_seconds`) and eqv2 / alternative (above 1: the alternative is faster). Both compute
+the same function (the largest difference is printed).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 from torch import Tensor
 
+from benchmarks.speed import median_seconds
 from eqv2.nn.so2_convolution import ScaledComplexMultiply
 from eqv2.so3.layout import CoefficientLayout
 from eqv2.so3.rotation import EdgeRotation
@@ -39,21 +39,6 @@ SO2_CASES = (
     ("oc20-31M, conv_in m=2", 641, 768, 192),
     ("oc20-31M, conv_out m=1", 641, 256, 512),
 )
-
-
-def milliseconds(function, repeats: int, device: str) -> float:
-    """Median milliseconds of ``function`` after two warm-up calls."""
-    times = []
-    for index in range(repeats + 2):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if index >= 2:
-            times.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(times)
 
 
 def per_degree_blocks(rotation: EdgeRotation, layout: CoefficientLayout) -> list[Tensor]:
@@ -89,10 +74,10 @@ def rotation_row(model: str, lmax: int, mmax: int, num_edges: int, channels: int
 
     with torch.no_grad():
         difference = (rotation.rotate(x) - per_degree()).abs().max().item()
-        dense_fwd = milliseconds(lambda: rotation.rotate(x), repeats, device)
-        blocks_fwd = milliseconds(per_degree, repeats, device)
-    dense_train = milliseconds(lambda: rotation.rotate(x).backward(grad), repeats, device)
-    blocks_train = milliseconds(lambda: per_degree().backward(grad), repeats, device)
+        dense_fwd = 1e3 * median_seconds(lambda: rotation.rotate(x), repeats, device)
+        blocks_fwd = 1e3 * median_seconds(per_degree, repeats, device)
+    dense_train = 1e3 * median_seconds(lambda: rotation.rotate(x).backward(grad), repeats, device)
+    blocks_train = 1e3 * median_seconds(lambda: per_degree().backward(grad), repeats, device)
     return (
         f"| {model}: [{num_edges}, {layout.num_reduced}, {layout.num_full}] @ [.., {channels}] | {dense_fwd:.2f} | "
         f"{blocks_fwd:.2f} | {dense_fwd / blocks_fwd:.2f} | {dense_train:.2f} | {blocks_train:.2f} | "
@@ -136,10 +121,10 @@ def so2_row(name: str, num_edges: int, inner: int, outer: int, repeats: int, dev
 
     with torch.no_grad():
         difference = (gauss() - block()).abs().max().item()
-        gauss_fwd = milliseconds(gauss, repeats, device)
-        block_fwd = milliseconds(block, repeats, device)
-    gauss_train = milliseconds(lambda: gauss().backward(grad), repeats, device)
-    block_train = milliseconds(lambda: block().backward(grad), repeats, device)
+        gauss_fwd = 1e3 * median_seconds(gauss, repeats, device)
+        block_fwd = 1e3 * median_seconds(block, repeats, device)
+    gauss_train = 1e3 * median_seconds(lambda: gauss().backward(grad), repeats, device)
+    block_train = 1e3 * median_seconds(lambda: block().backward(grad), repeats, device)
     return (
         f"| {name}: [{num_edges}, {inner}] -> {outer} | {gauss_fwd:.2f} | {block_fwd:.2f} | "
         f"{gauss_fwd / block_fwd:.2f} | {gauss_train:.2f} | {block_train:.2f} | {gauss_train / block_train:.2f} | "

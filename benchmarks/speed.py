@@ -376,7 +376,9 @@ def section_demo_training(repeats: int, directory: str) -> None:
         return
     ours = measure(sys.executable, "eqv2", "batch_8", "training", repeats, checkpoint)
     theirs = measure(OPTIONS["reference_python"], "reference", "batch_8", "training", repeats, checkpoint)
-    bound = work_bound(*count_work(eqv2_step(checkpoint, "batch_8", "training", {}, OPTIONS["device"]), lmax=2, mmax=2))
+    step = eqv2_step(checkpoint, "batch_8", "training", {}, OPTIONS["device"])
+    lmax, mmax = DEMO_SIZED_ATTRIBUTES["lmax_list"][0], DEMO_SIZED_ATTRIBUTES["mmax_list"][0]
+    bound = work_bound(*count_work(step, lmax, mmax))
     print("| eqv2 s | ref s | speed-up | eqv2 RSS GiB | ref RSS GiB | bound s | ceiling vs ref | eqv2 / bound |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print(
@@ -438,14 +440,18 @@ def silu_rate(device: str = "cpu") -> float:
 
 def section_ceiling(repeats: int, checkpoint: str | None) -> None:
     """The fastest any exact float32 implementation of the oc20-31M forward can run here, against the reference."""
+    from eqv2.model_config import load_preset
+
     print(f"\n### Ceiling per call (oc20-31M, eval, no autograd), {torch.get_num_threads()} threads\n")
     measured_rates()
+    preset = load_preset("oc20-31M")
+    lmax, mmax = preset["lmax_list"][0], preset["mmax_list"][0]
     print("| atoms | GFLOP | SiLU M | bound s | eqv2 s | ref no-grad s | eqv2 vs ref | ceiling vs ref | eqv2 / bound |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in CEILING_SIZES:
         case = "co_slab_" + "x".join(map(str, size))
         atoms = sum(map(len, atoms_for(case)))
-        flops, silu = count_work(eqv2_step(checkpoint, case, "inference", {}, OPTIONS["device"]), lmax=4, mmax=2)
+        flops, silu = count_work(eqv2_step(checkpoint, case, "inference", {}, OPTIONS["device"]), lmax, mmax)
         bound = work_bound(flops, silu)
         ours, _, theirs = inference_side_by_side(case, repeats, checkpoint, reference_standard=False)
         bounded = {"seconds": bound}
