@@ -46,6 +46,7 @@ from ase.optimize import LBFGS
 from tqdm import tqdm
 
 from eqv2.adsorbates import ADSORBATES, adsorbate_atoms
+from eqv2.progress import progress_bar
 
 METALS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt", "Al")
 FACETS = ("fcc111", "fcc100", "fcc211")
@@ -338,7 +339,7 @@ def generate(out: str | Path, n: int = 1000, seed: int = 0, overwrite: bool = Fa
     if reusable_output(out, manifest, list(paths.values()), overwrite):
         return paths
     held_out = held_out_pairs(seed)
-    with tqdm(total=n, desc=f"EMT dataset -> {out}", unit="frame") as progress:
+    with progress_bar(n, f"EMT dataset -> {out}", "frame") as progress:
         for split, size in manifest["sizes"].items():
             frames = split_frames(split, size, seed, held_out, progress)
             partial = paths[split].with_suffix(".extxyz.partial")
