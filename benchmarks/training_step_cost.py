@@ -5,7 +5,8 @@ Usage: ``python benchmarks/training_step_cost.py [--config configs/demo.yaml] [-
 
 Every case is the config's model at each ``--lmax`` (S2 grid 2 lmax + 6, the demo's rule) trained by the
 real `Trainer` (collate, forward, loss, backward, clipping, AdamW, EMA) with a global batch of
-``optim.batch_size`` structures (default 8): in one process (``-1t``: one thread, ``-2t``: two threads) or in
+``optim.batch_size`` structures (configs/demo.yaml's 4 is per process: ``--set optim.batch_size=8`` gives
+the demo's global batch): in one process (``-1t``: one thread, ``-2t``: two threads) or in
 two DDP processes of one thread and half the batch each (``-ddp2``). After 3 warm-up steps, ``--steps``
 steps are timed: the median wall seconds per step, the process CPU seconds per step (rank 0) and the peak
 RSS (rank 0). Each case runs in its own process(es); validation and checkpoints are not part of it.
@@ -88,7 +89,7 @@ def launch(args: argparse.Namespace, lmax: int, case: str) -> dict:
         str(args.steps),
     ]
     if case.endswith("ddp2"):
-        command = [sys.executable, "-m", "torch.runtime.run", "--standalone", "--nproc_per_node", "2", *inner]
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *inner]
     else:
         command = [sys.executable, *inner]
     environment = {**os.environ, "OMP_NUM_THREADS": "2" if case.endswith("2t") else "1"}
