@@ -30,7 +30,7 @@ from eqv2.model import EquiformerV2
 from eqv2.nn.graph_ops import sum_over_targets
 from eqv2.nn.rank2_head import symmetric_tensor_from_irreps
 from eqv2.runtime import resolve_dtype
-from eqv2.validation import validate_structure
+from eqv2.validation import check_elements, validate_structure
 
 FORCE_MODES = ("direct", "conservative")
 NORMALIZED_TARGETS = ("energy", "forces", "stress_isotropic", "stress_anisotropic")
@@ -60,6 +60,9 @@ class TargetStatistics:
     stress_isotropic: Normalizer = field(default_factory=Normalizer)  # one mean/std for the [G, 1] part
     stress_anisotropic: Normalizer = field(default_factory=Normalizer)  # one mean/std for all 5 components
     element_references: list[float] | None = None  # eV per atom, indexed by atomic number
+    # the atomic numbers of the training set, ascending; None where unknown (fairchem checkpoints,
+    # eqv2 checkpoints written before it was stored): `Potential.collate` refuses other elements
+    trained_elements: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,7 +70,11 @@ class TargetStatistics:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TargetStatistics:
         normalizers = {name: Normalizer(**values.get(name, {})) for name in NORMALIZED_TARGETS}
-        return cls(**normalizers, element_references=values.get("element_references"))
+        return cls(
+            **normalizers,
+            element_references=values.get("element_references"),
+            trained_elements=values.get("trained_elements"),
+        )
 
 
 class Potential(nn.Module):
@@ -176,12 +183,16 @@ class Potential(nn.Module):
     def collate(self, structures: list[Structure]) -> Batch:
         """One batch with this model's radius graph, on the model's device and dtype.
 
-        Each structure is validated first (`eqv2.validation.validate_structure`): bad input
+        Each structure is validated first (`eqv2.validation.validate_structure`, and
+        `eqv2.validation.check_elements` against the statistics' ``trained_elements``): bad input
         raises `DataError` naming the structure instead of giving a silent wrong answer.
         """
         config = self.model.config
+        trained = self.statistics.trained_elements
         for structure in structures:
             validate_structure(structure, max_atomic_number=config.max_num_elements - 1)
+            if trained is not None:
+                check_elements(structure, trained)
         batch = collate(structures, config.max_radius, config.max_neighbors, config.neighbor_mode, self.dtype)
         return batch.to(self.device)
 

@@ -44,6 +44,20 @@ def validate_structure(
             raise DataError(f"{name}: {problem}")
 
 
+def check_elements(structure: Structure, elements: Sequence[int]) -> None:
+    """Raise `DataError` naming the structure when it holds an atomic number outside ``elements``
+    (those a model was trained on: its energies and forces there are an untrained embedding's guess)."""
+    unknown = np.setdiff1d(structure.atomic_numbers, np.asarray(elements, dtype=np.int64))
+    if len(unknown):
+        known = ", ".join(chemical_symbols[number] for number in elements)
+        names = ", ".join(f"{chemical_symbols[number]} ({number})" for number in unknown)
+        subject = f"element {names} is" if len(unknown) == 1 else f"elements {names} are"
+        raise DataError(
+            f"{structure.name or 'structure'}: {subject} not among the {len(elements)} elements the model "
+            f"was trained on ({known})"
+        )
+
+
 def has_element_symbols(numbers: np.ndarray) -> bool:
     """True when ASE has a symbol for every atomic number in ``numbers`` [N] (0..118, 0 being its dummy
     "X"); its chemical formula and extxyz writer fail (IndexError) or misname an atom otherwise."""

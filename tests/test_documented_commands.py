@@ -57,7 +57,7 @@ OPTION_PLACEHOLDERS = {  # a placeholder after these options
     ("--trajectory-dir", "DIR"): "trajectories",
 }
 SHORTER = {  # by the command's first word, or its first two (which win)
-    "data emt": ["--n", "10"],
+    "data emt": ["--n", "40"],  # 40 structures: the training split then holds every element of val and test
     "train": ["optim.max_steps=2", "plots=false", "tensorboard=false"],
     "md": ["--steps", "3"],
     "relax": ["--steps", "3"],

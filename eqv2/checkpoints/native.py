@@ -6,7 +6,8 @@ The format is a ``torch.save`` of plain data, readable with ``torch.load(weights
      "model_config": {...EquiformerV2Config fields...},
      "state_dict": {name: tensor},
      "statistics": {"energy": {"mean", "std"}, "forces": {...}, "stress_isotropic": {...},
-                    "stress_anisotropic": {...}, "element_references": [...] | None},
+                    "stress_anisotropic": {...}, "element_references": [...] | None,
+                    "trained_elements": [...] | None},
      "metadata": {...}}
 
 Files are written atomically: to a temporary file in the same folder, then renamed.

@@ -29,6 +29,7 @@ class DatasetStatistics:
     force_rms: float  # sqrt(mean over atoms and components of F^2)
     reference_energies: tuple[float, ...]  # [max_atomic_number + 1], indexed by atomic number
     num_stress_labels: int = 0  # structures that carry a stress label
+    elements: tuple[int, ...] = ()  # atomic numbers present in the set, ascending
 
     def reference_energy(self, atomic_numbers: np.ndarray) -> float:
         """Sum of the reference energies of the given atoms (eV)."""
@@ -39,7 +40,13 @@ class DatasetStatistics:
 
     @classmethod
     def from_dict(cls, values: dict) -> DatasetStatistics:
-        return cls(**{**values, "reference_energies": tuple(values["reference_energies"])})
+        return cls(
+            **{
+                **values,
+                "reference_energies": tuple(values["reference_energies"]),
+                "elements": tuple(values.get("elements", ())),
+            }
+        )
 
 
 def compute_statistics(structures: Iterable[Structure], max_atomic_number: int = 100) -> DatasetStatistics:
@@ -75,4 +82,5 @@ def compute_statistics(structures: Iterable[Structure], max_atomic_number: int =
         force_rms=float(np.sqrt(force_square_sum / force_count)) if force_count else 0.0,
         reference_energies=tuple(float(value) for value in references),
         num_stress_labels=num_stress_labels,
+        elements=tuple(int(number) for number in np.nonzero(present)[0]),
     )

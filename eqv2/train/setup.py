@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from eqv2.model_config import EquiformerV2Config
 from eqv2.potential import Normalizer, Potential, TargetStatistics
 from eqv2.train.config import ConfigError, DataConfig, NormalizationConfig, TrainConfig, model_options
 from eqv2.train.paired_init import build_paired
+from eqv2.validation import DataError, check_elements
 
 HEAD_PREFIXES = ("energy_head.", "force_head.")
 
@@ -57,6 +59,18 @@ def scan(dataset: Dataset) -> tuple[np.ndarray, DatasetStatistics]:
     return np.asarray(num_atoms), statistics
 
 
+def check_split_elements(dataset: Dataset, elements: list[int] | None, key: str) -> None:
+    """Raise `ConfigError` before training when a structure of the split ``key`` (e.g. ``data.val``)
+    holds an element outside ``elements`` (the potential's trained elements; None: unknown, no check)."""
+    if elements is None:
+        return
+    for index in range(len(dataset)):
+        try:
+            check_elements(dataset[index], elements)
+        except DataError as error:
+            raise ConfigError(f"{key}: {error}") from None
+
+
 def fitted_statistics(statistics: DatasetStatistics, normalization: NormalizationConfig) -> TargetStatistics:
     """Normalizers and element references from training-set statistics; explicit config values win.
 
@@ -75,7 +89,9 @@ def fitted_statistics(statistics: DatasetStatistics, normalization: Normalizatio
     if normalization.energy_std is not None:
         energy.std = normalization.energy_std
     forces = Normalizer(mean=0.0, std=normalization.forces_std or scale)
-    return TargetStatistics(energy=energy, forces=forces, element_references=references)
+    return TargetStatistics(
+        energy=energy, forces=forces, element_references=references, trained_elements=list(statistics.elements)
+    )
 
 
 def initial_potential(config: TrainConfig, statistics: DatasetStatistics) -> Potential:
@@ -100,6 +116,9 @@ def initial_potential(config: TrainConfig, statistics: DatasetStatistics) -> Pot
             parameter.requires_grad_(name.startswith(HEAD_PREFIXES))
     keep = not config.normalization.refit
     target_statistics = loaded.statistics if keep else fitted_statistics(statistics, config.normalization)
+    if keep and target_statistics.trained_elements is not None:
+        elements = set(target_statistics.trained_elements) | set(statistics.elements)
+        target_statistics = dataclasses.replace(target_statistics, trained_elements=sorted(elements))
     print(f"initialized from {source} ({'kept' if keep else 'refit'} its normalizers)", file=sys.stderr)
     return Potential(model, target_statistics, loaded.metadata)
 

@@ -42,7 +42,14 @@ from eqv2.train.losses import loss_terms
 from eqv2.train.metrics import Predictions, compute_metrics, predict_dataset
 from eqv2.train.sampler import BalancedBatches, Position
 from eqv2.train.schedule import learning_rate
-from eqv2.train.setup import build_optimizer, initial_potential, open_split, scan, training_subset
+from eqv2.train.setup import (
+    build_optimizer,
+    check_split_elements,
+    initial_potential,
+    open_split,
+    scan,
+    training_subset,
+)
 
 
 class TrainingForward(nn.Module):
@@ -87,6 +94,10 @@ class Trainer:
         if train_stress and statistics.num_stress_labels == 0:
             raise ConfigError(f"loss.stress_coefficient: no structure of data.train ({data.train}) has a stress label")
         self.potential = initial_potential(config, statistics).to(self.device, config.dtype)
+        trained_elements = self.potential.statistics.trained_elements
+        check_split_elements(self.val_set, trained_elements, "data.val")
+        if data.test:
+            check_split_elements(open_split(data, data.test, ("energy", "forces")), trained_elements, "data.test")
         self.potential.train()
         if config.compile:
             self.potential.compile_network()

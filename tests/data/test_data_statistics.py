@@ -30,6 +30,7 @@ def test_reference_energies_are_least_squares_per_element():
     for z, energy in per_element.items():
         assert statistics.reference_energies[z] == pytest.approx(energy, abs=1e-2)
     assert statistics.reference_energies[2] == 0.0
+    assert statistics.elements == (1, 8, 29)
     assert abs(statistics.residual_per_atom_mean) < 1e-3 and statistics.residual_per_atom_std < 1e-3
     energies = [s.energy for s in structures]
     assert statistics.energy_mean == pytest.approx(np.mean(energies))

@@ -20,7 +20,7 @@ import eqv2
 from eqv2.checkpoints.loading import read_checkpoint_file
 from eqv2.checkpoints.native import save_atomically
 from eqv2.cli import main as cli_main
-from eqv2.train import config_from_dict, train
+from eqv2.train import ConfigError, config_from_dict, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -53,6 +53,23 @@ def test_loss_falls_and_run_dir_is_complete(trained):
     assert list((trained / "tensorboard").glob("events.out.tfevents.*"))
     potential = eqv2.load(trained / "best.pt")
     assert potential.statistics.element_references is not None
+    assert potential.statistics.trained_elements == [13, 28, 29]  # the clusters' Al, Ni, Cu
+
+
+def test_a_model_refuses_elements_it_was_not_trained_on(trained, make_config, emt_data, tmp_path):
+    gold = ase.io.read(emt_data["val"], index=0)
+    gold.numbers[1:3] = [79, 26]
+    gold.calc = eqv2.Calculator(str(trained / "best.pt"))
+    with pytest.raises(eqv2.DataError, match=r"Al.*: elements Fe \(26\), Au \(79\) are not among the 3 elements "):
+        gold.get_potential_energy()
+    val = ase.io.read(emt_data["val"], index=":")
+    val[2].numbers[0] = 79
+    ase.io.write(tmp_path / "val_with_gold.extxyz", val)
+    config = make_config()
+    config["data"]["val"] = str(tmp_path / "val_with_gold.extxyz")
+    with pytest.raises(ConfigError, match=r"data\.val: .*val_with_gold\.extxyz\[2\]: element Au \(79\) is not among"):
+        train(config_from_dict(config), tmp_path / "run")
+    assert not (tmp_path / "run" / "last.pt").exists()  # refused before training
 
 
 def test_checkpoints_load_in_calculator(trained, emt_data):
