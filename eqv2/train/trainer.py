@@ -94,10 +94,11 @@ class Trainer:
         if train_stress and statistics.num_stress_labels == 0:
             raise ConfigError(f"loss.stress_coefficient: no structure of data.train ({data.train}) has a stress label")
         self.potential = initial_potential(config, statistics).to(self.device, config.dtype)
+        self.test_set = open_split(data, data.test, ("energy", "forces")) if data.test else None
         trained_elements = self.potential.statistics.trained_elements
         check_split_elements(self.val_set, trained_elements, "data.val")
-        if data.test:
-            check_split_elements(open_split(data, data.test, ("energy", "forces")), trained_elements, "data.test")
+        if self.test_set is not None:
+            check_split_elements(self.test_set, trained_elements, "data.test")
         self.potential.train()
         if config.compile:
             self.potential.compile_network()
@@ -305,9 +306,8 @@ class Trainer:
                 self.config.loss.forces_mode,
             )
             plots.parity(predictions, self.run_dir / "parity_val.png", "validation set, best checkpoint")
-        if self.config.data.test:
-            test_set = open_split(self.config.data, self.config.data.test, ("energy", "forces"))
-            metrics = compute_metrics(self.predict_all(best, test_set))
+        if self.test_set is not None:
+            metrics = compute_metrics(self.predict_all(best, self.test_set))
             (self.run_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2))
             print("test: " + " ".join(f"{k} {v:.4g}" for k, v in metrics.items()), file=sys.stderr)
 
