@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import vesin
 from torch import Tensor
 
+from eqv2.graph.cell_list import cell_list_pairs
 from eqv2.graph.reference_strict import reference_strict_edges
 
 NEIGHBOR_MODES = ("strict", "shell", "reference_loose", "reference_strict")
@@ -169,8 +169,7 @@ def pairs_within(
     them); an atom with itself at zero shift is no pair. positions [N, 3], cell [3, 3], periodic [3].
     """
     box = np.where(periodic[:, None], cell, 0.0)  # non-periodic rows play no part
-    search = vesin.NeighborList(cutoff=radius + _CUTOFF_MARGIN, full_list=True)
-    i, j, shifts, distances = search.compute(positions, box, periodic.tolist(), quantities="ijSd")
+    i, j, shifts, distances = cell_list_pairs(positions, box, periodic, radius + _CUTOFF_MARGIN)
     keep = distances <= radius
     return j[keep].astype(np.int64), i[keep].astype(np.int64), shifts[keep].astype(np.int64), distances[keep]
 

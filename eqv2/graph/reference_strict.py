@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import vesin
 from ase.geometry import complete_cell, wrap_positions
+
+from eqv2.graph.cell_list import cell_list_pairs
 
 _SEARCH_MARGIN = 1e-2  # Å: the float64 search runs past the cutoff; the float32 test then decides
 _MIN_SQUARED_DISTANCE = 0.0001  # Å^2: the reference drops pairs this close (an atom and itself)
@@ -101,10 +102,10 @@ def _candidate_pairs(
     wrapped: np.ndarray, full_cell: np.ndarray, pbc: np.ndarray, cutoff: float, ranges: list[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (target i, source j, image n) within the cutoff plus a margin, images inside the ranges."""
+    periodic = np.asarray(pbc, dtype=bool)
+    box = np.where(periodic[:, None], full_cell, 0.0)
     search_positions = wrapped.astype(np.float32).astype(np.float64)
-    box = np.where(np.asarray(pbc)[:, None], full_cell, 0.0)
-    search = vesin.NeighborList(cutoff=cutoff + _SEARCH_MARGIN, full_list=True)
-    i, j, shifts = search.compute(search_positions, box, [bool(p) for p in pbc], quantities="ijS")
+    i, j, shifts, _ = cell_list_pairs(search_positions, box, periodic, cutoff + _SEARCH_MARGIN)
     shifts = shifts.astype(np.int64)
     inside = (np.abs(shifts) <= np.asarray(ranges)).all(axis=1)
     return i[inside].astype(np.int64), j[inside].astype(np.int64), shifts[inside]

@@ -1,6 +1,8 @@
 """`eqv2.graph.neighbors`: the radius graph equals ASE's neighbour list for any cell; the neighbour limit modes."""
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.neighborlist import neighbor_list
 
+from eqv2.graph.cell_list import cell_list_pairs, close_empty_gaps
 from eqv2.graph.neighbors import radius_graph, radius_graph_batch
 
 PBC_CHOICES = list(itertools.product([False, True], repeat=3))
@@ -77,6 +80,52 @@ def test_molecule_and_isolated_atoms():
     assert edge_index.shape == (2, 0) and shifts.shape == (0, 3)
     edge_index, shifts = radius_graph(np.zeros((0, 3)), np.zeros((3, 3)), [False] * 3, 5.0)
     assert edge_index.shape == (2, 0) and shifts.shape == (0, 3)
+
+
+FAR_ATOM_SCRIPT = """
+import numpy as np
+from eqv2.graph.neighbors import radius_graph
+cell = np.array([[4.0, 0.0, 0.0], [1.0, 3.5, 0.0], [0.5, 0.3, 9.0]])
+
+def without_atom_0(graph):
+    keep = (graph[0] != 0).all(dim=0)  # atom 0 keeps only edges to its own periodic images when far
+    return graph[0][:, keep], graph[1][keep]
+
+for pbc in [(False,) * 3, (True, True, False), (True, False, False)]:
+    for mode in ("shell", "reference_strict"):
+        positions = np.random.default_rng(3).random((8, 3)) * 4
+        near = without_atom_0(radius_graph(positions, cell, pbc, 5.0, 500, mode=mode))
+        positions[0] += np.array([1.0, 2.0, 3.0]) * 1e7  # far along every direction, periodic or not
+        far = without_atom_0(radius_graph(positions, cell, pbc, 5.0, 500, mode=mode))
+        assert all((a.shape == b.shape and (a == b).all()) for a, b in zip(near, far)), (pbc, mode)
+print("same")
+"""
+
+
+def test_an_atom_far_off_along_a_non_periodic_direction_keeps_the_process_alive():
+    """vesin's cell list dies (SIGFPE) on a box of 10^5 search radii; the far atom's stretch is narrowed
+    first, and the graph is that of the other atoms. Run in a child process, where a crash is a failure."""
+    result = subprocess.run([sys.executable, "-c", FAR_ATOM_SCRIPT], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "same", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("pbc", [(False, False, False), (True, True, False), (True, False, False)])
+def test_narrowed_gaps_keep_every_pair_and_distance(pbc):
+    rng = np.random.default_rng(4)
+    cell = np.array([[3.0, 0.0, 0.0], [0.8, 3.2, 0.0], [0.4, 0.6, 3.0]])
+    clusters = [rng.random((5, 3)) * 3 + offset for offset in ([0, 0, 0], [0, 0, 40.0], [55.0, -70.0, 130.0])]
+    positions = np.concatenate(clusters)
+    box = np.where(np.asarray(pbc)[:, None], cell, 0.0)
+    moved = close_empty_gaps(positions, box, np.asarray(pbc), 0.2)  # 20 Å widest gap: all three narrowed
+    assert moved is not positions
+    assert (
+        eqv2_edges(moved, cell, pbc, 4.0)
+        == eqv2_edges(positions, cell, pbc, 4.0)
+        == ase_edges(positions, cell, pbc, 4.0)
+    )
+    i, j, shifts, distances = cell_list_pairs(positions, box, np.asarray(pbc), 4.0)
+    np.testing.assert_allclose(distances, np.linalg.norm(positions[j] + shifts @ box - positions[i], axis=1))
+    assert close_empty_gaps(positions, box, np.asarray(pbc), 4.0) is positions  # no stretch of 400 Å
 
 
 def test_edge_vectors_order_and_inclusive_cutoff():
