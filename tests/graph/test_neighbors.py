@@ -82,9 +82,11 @@ def test_molecule_and_isolated_atoms():
     assert edge_index.shape == (2, 0) and shifts.shape == (0, 3)
 
 
-FAR_ATOM_SCRIPT = """
+UNBINNABLE_BOXES_SCRIPT = """
 import numpy as np
-from eqv2.graph.neighbors import radius_graph
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+from eqv2.graph.neighbors import pairs_within, radius_graph
 cell = np.array([[4.0, 0.0, 0.0], [1.0, 3.5, 0.0], [0.5, 0.3, 9.0]])
 
 def without_atom_0(graph):
@@ -98,14 +100,23 @@ for pbc in [(False,) * 3, (True, True, False), (True, False, False)]:
         positions[0] += np.array([1.0, 2.0, 3.0]) * 1e7  # far along every direction, periodic or not
         far = without_atom_0(radius_graph(positions, cell, pbc, 5.0, 500, mode=mode))
         assert all((a.shape == b.shape and (a == b).all()) for a, b in zip(near, far)), (pbc, mode)
+
+sheet = np.c_[np.random.default_rng(5).random((3000, 2)) * 500.0, np.zeros(3000)]  # flat, 500 Å across
+for pbc, sheet_cell in [((False,) * 3, np.zeros((3, 3))), ((True, True, False), np.diag([500.0, 500.0, 0.0]))]:
+    atoms = Atoms(numbers=np.ones(3000), positions=sheet, cell=sheet_cell, pbc=pbc)
+    i, j, shifts = neighbor_list("ijS", atoms, 1.0)
+    source, target, found_shifts, _ = pairs_within(sheet, sheet_cell, np.array(pbc), 1.0)  # eqv2.validation's radius
+    found = {(int(a), int(b), *map(int, s)) for a, b, s in zip(source, target, found_shifts)}
+    assert found == {(int(a), int(b), *map(int, s)) for a, b, s in zip(j, i, shifts)}, pbc
 print("same")
 """
 
 
-def test_an_atom_far_off_along_a_non_periodic_direction_keeps_the_process_alive():
-    """vesin's cell list dies (SIGFPE) on a box of 10^5 search radii; the far atom's stretch is narrowed
-    first, and the graph is that of the other atoms. Run in a child process, where a crash is a failure."""
-    result = subprocess.run([sys.executable, "-c", FAR_ATOM_SCRIPT], capture_output=True, text=True)
+def test_boxes_vesin_cannot_bin_keep_the_process_alive():
+    """vesin's cell list dies (SIGFPE) on thin boxes of more than 10^5 cells: an atom far off along a
+    non-periodic direction (its graph is that of the other atoms) and a flat sheet 500 Å across searched
+    at 1 Å (the pairs are ASE's). Run in a child process, where a crash is a failure."""
+    result = subprocess.run([sys.executable, "-c", UNBINNABLE_BOXES_SCRIPT], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "same", result.stderr[-2000:]
 
 
