@@ -194,17 +194,11 @@ class EquiformerV2(nn.Module):
         vectors = batch.edge_vectors()  # [E, 3], from target i to source j
         edges = self.edge_chunks(vectors, atomic_numbers, edge_index)
 
-        scalars = self.atom_embedding(atomic_numbers)[:, None]  # [N, 1, C]
-        for encoding in (self.force_embedding, self.noise_schedule_sigma_embedding):
-            if encoding is not None:
-                scalars = scalars + encoding.bias  # DeNS encodings of zero input
-        x = torch.cat([scalars, scalars.new_zeros(scalars.shape[0], self.layout.num_full - 1, scalars.shape[2])], 1)
-        x = x + self.edge_degree_embedding(atomic_numbers, edges, x)
-        for block in self.blocks:
-            x = block(x, atomic_numbers, edges, batch.graph_index)
-        x = self.final_norm(x)  # [N, K, C]
+        x = self.node_features(atomic_numbers, edges, batch.graph_index)  # [N, K, C]
 
         node_energy = self.energy_head(x)[:, 0, 0]
+        if self.config.isolated_atom_reference:
+            node_energy = node_energy - self.isolated_atom_energy(atomic_numbers, vectors)
         energy = sum_over_targets(node_energy, batch.graph_index, batch.num_graphs) / self.energy_divisor(batch)
         if self.config.use_energy_lin_ref:
             energy = energy + sum_over_targets(self.energy_lin_ref[atomic_numbers], batch.graph_index, batch.num_graphs)
@@ -216,6 +210,29 @@ class EquiformerV2(nn.Module):
             isotropic, anisotropic = self.stress_head(x, vectors, edge_index, batch.graph_index, batch.num_graphs)
             outputs["stress_isotropic"], outputs["stress_anisotropic"] = isotropic, anisotropic
         return outputs
+
+    def node_features(self, atomic_numbers: Tensor, edges: EdgeChunks, graph_index: Tensor) -> Tensor:
+        """[N, K, C] node features after the last block's final norm, for atoms [N] and their edges."""
+        scalars = self.atom_embedding(atomic_numbers)[:, None]  # [N, 1, C]
+        for encoding in (self.force_embedding, self.noise_schedule_sigma_embedding):
+            if encoding is not None:
+                scalars = scalars + encoding.bias  # DeNS encodings of zero input
+        x = torch.cat([scalars, scalars.new_zeros(scalars.shape[0], self.layout.num_full - 1, scalars.shape[2])], 1)
+        x = x + self.edge_degree_embedding(atomic_numbers, edges, x)
+        for block in self.blocks:
+            x = block(x, atomic_numbers, edges, graph_index)
+        return self.final_norm(x)
+
+    def isolated_atom_energy(self, atomic_numbers: Tensor, vectors: Tensor) -> Tensor:
+        """[N] the energy head's output for a lone atom (no edges) of each atom's element.
+
+        Runs the network once on the distinct elements of ``atomic_numbers`` [N]; ``vectors`` gives
+        the dtype and device of the (empty) edges.
+        """
+        elements, element_of_atom = torch.unique(atomic_numbers, return_inverse=True)
+        no_edges = self.edge_chunks(vectors[:0], elements, element_of_atom.new_zeros(2, 0))
+        x = self.node_features(elements, no_edges, torch.zeros_like(elements))
+        return self.energy_head(x)[:, 0, 0][element_of_atom]
 
     def edge_chunks(self, vectors: Tensor, atomic_numbers: Tensor, edge_index: Tensor) -> EdgeChunks:
         """The batch's edges in target-aligned chunks (`eqv2.nn.edges`), sized by the attention's

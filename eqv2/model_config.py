@@ -101,6 +101,11 @@ class EquiformerV2Config:
     # the polynomial envelope u(r / max_radius) (`eqv2.nn.embeddings.polynomial_envelope`), which
     # goes to 0 with two continuous derivatives at the cutoff.
     cutoff_envelope: bool = False
+    # eqv2: an atom with no neighbour within max_radius adds no network energy: each node's energy is
+    # taken relative to that of a lone atom of its element, so an isolated atom's energy is its element
+    # reference, which training pins to the energy of the isolated atoms the training set holds
+    # (`eqv2.data.statistics`). With cutoff_envelope, atoms drawn apart go smoothly to that limit.
+    isolated_atom_reference: bool = False
     # eqv2: energy reduction over atoms: "sum" (divided by avg_num_nodes) or "mean" (per atom).
     energy_reduce: str = "sum"
     # eqv2: DeNS backbone (fairchem's EqV2DeNSBackbone). Its force-encoding layer and, with

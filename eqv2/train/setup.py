@@ -45,8 +45,9 @@ def training_subset(dataset: Dataset, limit: int | None) -> Dataset:
     return Subset(dataset, np.sort(chosen).tolist())
 
 
-def scan(dataset: Dataset) -> tuple[np.ndarray, DatasetStatistics]:
-    """Atom counts [S] and target statistics of a training set, in one pass."""
+def scan(dataset: Dataset, isolated_atom_cutoff: float | None = None) -> tuple[np.ndarray, DatasetStatistics]:
+    """Atom counts [S] and target statistics of a training set, in one pass (``isolated_atom_cutoff``:
+    `eqv2.data.compute_statistics`)."""
     num_atoms: list[int] = []
 
     def structures() -> Iterator[Structure]:
@@ -55,8 +56,18 @@ def scan(dataset: Dataset) -> tuple[np.ndarray, DatasetStatistics]:
             num_atoms.append(structure.num_atoms)
             yield structure
 
-    statistics = compute_statistics(structures())
+    statistics = compute_statistics(structures(), isolated_atom_cutoff=isolated_atom_cutoff)
     return np.asarray(num_atoms), statistics
+
+
+def isolated_atom_cutoff(config: TrainConfig) -> float | None:
+    """The cutoff (Å) that makes a training structure an isolated atom, when the model to train has
+    ``isolated_atom_reference`` (its element references are then pinned to isolated atoms); else None."""
+    options = model_options(config.model)
+    if config.model.get("init_from"):
+        options = {**load(config.model["init_from"]).model.config.to_dict(), **options}
+    model_config = EquiformerV2Config.from_dict(options)
+    return model_config.max_radius if model_config.isolated_atom_reference else None
 
 
 def check_split_elements(dataset: Dataset, elements: list[int] | None, key: str) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ase.data import chemical_symbols
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -46,6 +47,7 @@ from eqv2.train.setup import (
     build_optimizer,
     check_split_elements,
     initial_potential,
+    isolated_atom_cutoff,
     open_split,
     scan,
     training_subset,
@@ -89,7 +91,10 @@ class Trainer:
         data = config.data
         self.train_set = training_subset(open_split(data, data.train, ("energy", "forces")), data.train_limit)
         self.val_set = open_split(data, data.val, ("energy", "forces"))
-        num_atoms, statistics = scan(self.train_set)
+        num_atoms, statistics = scan(self.train_set, isolated_atom_cutoff(config))
+        if statistics.isolated_atom_elements and self.is_main:
+            symbols = ", ".join(chemical_symbols[number] for number in statistics.isolated_atom_elements)
+            print(f"element references pinned to isolated atoms: {symbols}", file=sys.stderr)
         train_stress = config.loss.stress_coefficient > 0
         if train_stress and statistics.num_stress_labels == 0:
             raise ConfigError(f"loss.stress_coefficient: no structure of data.train ({data.train}) has a stress label")

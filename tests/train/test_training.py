@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from ase import Atoms
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
 
 import eqv2
 from eqv2.checkpoints.loading import read_checkpoint_file
@@ -235,3 +238,22 @@ def test_bf16_true_trains_under_autocast_on_cpu(make_config, tmp_path, monkeypat
     assert ("cpu", True) not in states
     rows = list(csv.DictReader(open(tmp_path / "on" / "metrics.csv")))
     assert np.isfinite(float(rows[-1]["train_loss"]))
+
+
+def test_trained_model_gives_an_isolated_atom_its_training_energy(make_config, tmp_path, capsys):
+    clusters = ase.io.read(make_config()["data"]["train"], index=":")
+    atom = Atoms("Cu", positions=[[0.0, 0.0, 0.0]])
+    atom.center(vacuum=6.0)
+    atom.calc = EMT()
+    energy = atom.get_potential_energy()
+    atom.calc = SinglePointCalculator(atom, energy=energy, forces=np.zeros((1, 3)))
+    ase.io.write(tmp_path / "train.extxyz", clusters + [atom])
+    config = make_config(optim={"max_steps": 4})
+    config["model"]["isolated_atom_reference"] = True
+    config["data"]["train"] = str(tmp_path / "train.extxyz")
+    train(config_from_dict(config), tmp_path / "run")
+    assert "element references pinned to isolated atoms: Cu" in capsys.readouterr().err
+    potential = eqv2.load(tmp_path / "run" / "best.pt")
+    assert potential.statistics.element_references[29] == energy
+    atom.calc = eqv2.Calculator(potential)
+    assert atom.get_potential_energy() == pytest.approx(energy, abs=1e-5)
