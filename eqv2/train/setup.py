@@ -62,12 +62,21 @@ def scan(dataset: Dataset, isolated_atom_cutoff: float | None = None) -> tuple[n
 
 def isolated_atom_cutoff(config: TrainConfig) -> float | None:
     """The cutoff (Å) that makes a training structure an isolated atom, when the model to train has
-    ``isolated_atom_reference`` (its element references are then pinned to isolated atoms); else None."""
+    ``isolated_atom_reference`` (its element references are then pinned to isolated atoms); else None.
+    Raises `ConfigError` where the normalization would add more than the references to an isolated atom."""
     options = model_options(config.model)
     if config.model.get("init_from"):
         options = {**load(config.model["init_from"]).model.config.to_dict(), **options}
     model_config = EquiformerV2Config.from_dict(options)
-    return model_config.max_radius if model_config.isolated_atom_reference else None
+    if not model_config.isolated_atom_reference:
+        return None
+    normalization = config.normalization
+    if not normalization.element_references or normalization.energy_mean:
+        raise ConfigError(
+            "model.isolated_atom_reference: needs normalization.element_references: true and no "
+            "normalization.energy_mean (an isolated atom's energy is its element reference)"
+        )
+    return model_config.max_radius
 
 
 def check_split_elements(dataset: Dataset, elements: list[int] | None, key: str) -> None:

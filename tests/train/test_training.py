@@ -257,3 +257,11 @@ def test_trained_model_gives_an_isolated_atom_its_training_energy(make_config, t
     assert potential.statistics.element_references[29] == energy
     atom.calc = eqv2.Calculator(potential)
     assert atom.get_potential_energy() == pytest.approx(energy, abs=1e-5)
+
+
+@pytest.mark.parametrize("normalization", [{"element_references": False}, {"energy_mean": 1.5}])
+def test_isolated_atom_reference_refuses_a_normalization_that_shifts_lone_atoms(make_config, tmp_path, normalization):
+    config = make_config(normalization=normalization)
+    config["model"]["isolated_atom_reference"] = True
+    with pytest.raises(ConfigError, match=r"model\.isolated_atom_reference: needs normalization\.element_references"):
+        train(config_from_dict(config), tmp_path / "run")
