@@ -30,14 +30,14 @@ def one(config_path: str, lmax: int, grid: int, steps: int, extra_overrides: lis
     """Measure one lmax in this process."""
     from eqv2.testing import equivariance_errors, structures
     from eqv2.train.config import load_config
-    from eqv2.train.setup import initial_potential, open_split, scan
+    from eqv2.train.setup import init_source, initial_potential, open_split, scan
 
     torch.set_num_threads(1)
     overrides = [*extra_overrides, f"model.lmax_list=[{lmax}]", f"model.grid_resolution={grid}"]
     config = load_config(config_path, overrides)
     dataset = open_split(config.data, config.data.train, ("energy", "forces"))
     _, data_statistics = scan(dataset)
-    potential = initial_potential(config, data_statistics).train()
+    potential = initial_potential(config, data_statistics, init_source(config)).train()
     batch = potential.collate([dataset[i] for i in range(config.optim.batch_size)])
     times = []
     for _ in range(steps + 1):

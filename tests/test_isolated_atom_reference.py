@@ -81,7 +81,6 @@ def test_statistics_pin_the_references_of_isolated_atoms():
     assert statistics.reference_energies[6] == 0.75
     free = compute_statistics(molecules + isolated + [near_images])
     assert free.isolated_atom_elements == () and free.reference_energies[6] != 0.75
-    # copper's reference: the least-squares fit of what carbon's pinned reference leaves
     # copper's reference: the least-squares fit of what carbon's pinned reference leaves of the structures
     # that hold copper, (E - 0.75 n_C) / 2 on average
     left = [(s.energy - 0.75 * (s.atomic_numbers == 6).sum()) / 2 for s in molecules]

@@ -60,14 +60,26 @@ def scan(dataset: Dataset, isolated_atom_cutoff: float | None = None) -> tuple[n
     return np.asarray(num_atoms), statistics
 
 
-def isolated_atom_cutoff(config: TrainConfig) -> float | None:
-    """The cutoff (Å) that makes a training structure an isolated atom, when the model to train has
-    ``isolated_atom_reference`` (its element references are then pinned to isolated atoms); else None.
-    Raises `ConfigError` where the normalization would add more than the references to an isolated atom."""
-    options = model_options(config.model)
-    if config.model.get("init_from"):
-        options = {**load(config.model["init_from"]).model.config.to_dict(), **options}
-    model_config = EquiformerV2Config.from_dict(options)
+def init_source(config: TrainConfig) -> Potential | None:
+    """The potential that ``model.init_from`` names (loaded once per run), or None for a new model."""
+    source = config.model.get("init_from")
+    return load(source) if source else None
+
+
+def fine_tuned_model_config(config: TrainConfig, loaded: Potential) -> EquiformerV2Config:
+    """The ``init_from`` checkpoint's model config (of ``loaded``) with the model section's options over it."""
+    return EquiformerV2Config.from_dict({**loaded.model.config.to_dict(), **model_options(config.model)})
+
+
+def isolated_atom_cutoff(config: TrainConfig, loaded: Potential | None) -> float | None:
+    """The cutoff (Å) that makes a training structure an isolated atom, when the model to train (new, or
+    fine-tuned from ``loaded``) has ``isolated_atom_reference`` (its element references are then pinned to
+    isolated atoms); else None. Raises `ConfigError` where the normalization would add more than the
+    references to an isolated atom."""
+    if loaded is None:
+        model_config = EquiformerV2Config.from_dict(model_options(config.model))
+    else:
+        model_config = fine_tuned_model_config(config, loaded)
     if not model_config.isolated_atom_reference:
         return None
     normalization = config.normalization
@@ -114,18 +126,17 @@ def fitted_statistics(statistics: DatasetStatistics, normalization: Normalizatio
     )
 
 
-def initial_potential(config: TrainConfig, statistics: DatasetStatistics) -> Potential:
-    """A new potential from the model section, or one initialized from ``model.init_from``."""
+def initial_potential(config: TrainConfig, statistics: DatasetStatistics, loaded: Potential | None) -> Potential:
+    """A new potential from the model section, or one initialized from ``loaded``, the potential that
+    ``model.init_from`` names (`init_source`)."""
     torch.manual_seed(config.seed)
     section = config.model
-    options = model_options(section)
-    if not section.get("init_from"):
-        build = functools.partial(EquiformerV2, **options)
+    if loaded is None:
+        build = functools.partial(EquiformerV2, **model_options(section))
         model = build_paired(build, config.seed) if config.paired_init else build()
         return Potential(model, fitted_statistics(statistics, config.normalization))
     source = section["init_from"]
-    loaded = load(source)
-    model_config = EquiformerV2Config.from_dict({**loaded.model.config.to_dict(), **options})
+    model_config = fine_tuned_model_config(config, loaded)
     model = build_potential(model_config, loaded.model.state_dict(), loaded.statistics, source=source).model
     if section.get("reinit_heads"):
         for head in (model.energy_head, model.force_head):

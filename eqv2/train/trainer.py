@@ -46,6 +46,7 @@ from eqv2.train.schedule import learning_rate
 from eqv2.train.setup import (
     build_optimizer,
     check_split_elements,
+    init_source,
     initial_potential,
     isolated_atom_cutoff,
     open_split,
@@ -91,14 +92,15 @@ class Trainer:
         data = config.data
         self.train_set = training_subset(open_split(data, data.train, ("energy", "forces")), data.train_limit)
         self.val_set = open_split(data, data.val, ("energy", "forces"))
-        num_atoms, statistics = scan(self.train_set, isolated_atom_cutoff(config))
+        loaded = init_source(config)
+        num_atoms, statistics = scan(self.train_set, isolated_atom_cutoff(config, loaded))
         if statistics.isolated_atom_elements and self.is_main:
             symbols = ", ".join(chemical_symbols[number] for number in statistics.isolated_atom_elements)
             print(f"element references pinned to isolated atoms: {symbols}", file=sys.stderr)
         train_stress = config.loss.stress_coefficient > 0
         if train_stress and statistics.num_stress_labels == 0:
             raise ConfigError(f"loss.stress_coefficient: no structure of data.train ({data.train}) has a stress label")
-        self.potential = initial_potential(config, statistics).to(self.device, config.dtype)
+        self.potential = initial_potential(config, statistics, loaded).to(self.device, config.dtype)
         self.test_set = open_split(data, data.test, ("energy", "forces")) if data.test else None
         trained_elements = self.potential.statistics.trained_elements
         check_split_elements(self.val_set, trained_elements, "data.val")
