@@ -1,13 +1,22 @@
 """The opt-in ``isolated_atom_reference``: a lone atom adds no network energy, and training pins the
 references of the isolated atoms its data hold to their energies."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-import torch
 
 from eqv2.batch import Structure
 from eqv2.data import compute_statistics
-from eqv2.testing import TINY_MODEL, finite_difference_forces, predict, structures, tiny_potential
+from eqv2.testing import (
+    TINY_MODEL,
+    finite_difference_forces,
+    predict,
+    random_rotation,
+    rotated,
+    structures,
+    tiny_potential,
+)
 
 CUTOFF = TINY_MODEL["max_radius"]
 
@@ -57,9 +66,8 @@ def test_forces_and_symmetry_are_unchanged_in_kind():
     analytic = predict(potential, structure, forces="conservative")["forces"]
     numeric = finite_difference_forces(potential, structure, atoms=[0, 3])
     assert np.abs(analytic[[0, 3]] - numeric).max() < 1e-6
-    rotation = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))[0].numpy()
-    rotated = Structure(**{**structure.__dict__, "positions": structure.positions @ rotation.T})
-    assert predict(potential, rotated)["energy"] == pytest.approx(predict(potential, structure)["energy"], abs=1e-10)
+    turned = rotated(structure, random_rotation(0))
+    assert predict(potential, turned)["energy"] == pytest.approx(predict(potential, structure)["energy"], abs=1e-10)
 
 
 def test_statistics_pin_the_references_of_isolated_atoms():
@@ -67,10 +75,10 @@ def test_statistics_pin_the_references_of_isolated_atoms():
     molecules = []
     for count in range(1, 5):  # C_n Cu_2 with a binding term the fit must absorb into copper's reference
         numbers = np.array([6] * count + [29, 29])
+        energy = carbon * count + 2 * copper - 0.5
         molecules.append(
-            Structure(**{**pair(2.0).__dict__, "atomic_numbers": numbers, "positions": np.zeros((count + 2, 3))})
+            dataclasses.replace(pair(2.0), atomic_numbers=numbers, positions=np.zeros((count + 2, 3)), energy=energy)
         )
-        molecules[-1].energy = carbon * count + 2 * copper - 0.5
     isolated = [lone(6), lone(6, box=12.0)]
     for structure in isolated:
         structure.energy = 0.75
